@@ -14,6 +14,12 @@ from .utils.dependencies import check_stack, stack_versions  # noqa: E402
 check_stack()
 
 from .version import __version__, version_info  # noqa: E402
-from . import datasets, engine, evaluation, models, utils, weights  # noqa: E402,F401
+from .utils.setup_env import enable_config_inheritance  # noqa: E402
+from .weights.safe_load import allow_runner_checkpoints  # noqa: E402
+
+enable_config_inheritance()
+allow_runner_checkpoints()
+
+from . import datasets, engine, evaluation, models, registry, utils, weights  # noqa: E402,F401
 
 __all__ = ['__version__', 'version_info', 'check_stack', 'stack_versions']

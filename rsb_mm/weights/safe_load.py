@@ -1,0 +1,87 @@
+"""Load MMEngine runner checkpoints with ``torch.load(weights_only=True)``.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it unpickles tensors and plain
+containers only, and refuses any other global. MMEngine 0.10.7 calls ``torch.load`` with that
+default everywhere (``load_checkpoint``, ``Runner.resume``, ``init_cfg=dict(type='Pretrained')``,
+``tools/test.py``), and its own checkpoints hold a few more globals, so they are all refused.
+
+Flipping ``weights_only=False`` would make every checkpoint an arbitrary-code-execution vector.
+Instead rsb_mm extends torch's allow-list (``torch.serialization.add_safe_globals``) with exactly
+the globals a runner checkpoint holds, found by
+``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints of MMEngine 0.10.7:
+
+- ``mmengine.logging.history_buffer.HistoryBuffer``: the message hub's logged scalars;
+- numpy's array and scalar reconstruction (``_reconstruct``, ``ndarray``, ``dtype``, ``scalar``
+  and the concrete dtype classes), for the values inside those buffers;
+- ``builtins.getattr``: a ``HistoryBuffer`` pickles its statistics as
+  ``getattr(HistoryBuffer, 'mean')``. A free ``getattr`` would be a hole (``getattr(ndarray,
+  'tofile')`` writes files), so the name is bound to :func:`restricted_getattr`, which resolves
+  only a ``HistoryBuffer`` statistics method and refuses everything else.
+
+A checkpoint that holds any other global is still refused by torch, with the global's name.
+"""
+from typing import Any, Callable, List, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+
+def restricted_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` limited to the statistics methods of MMEngine's ``HistoryBuffer``.
+
+    Args:
+        obj (Any): The object the pickle asks an attribute of.
+        name (str): The attribute name.
+
+    Returns:
+        Any: ``getattr(HistoryBuffer, name)`` when ``obj`` is ``HistoryBuffer`` and ``name`` is
+        one of its statistics methods (``min``, ``max``, ``current``, ``mean`` or a registered
+        one).
+
+    Raises:
+        pickle.UnpicklingError: for any other object or attribute.
+    """
+    import pickle
+
+    if obj is HistoryBuffer and isinstance(name, str) and (
+            name in HistoryBuffer._statistics_methods
+            or name in ('min', 'max', 'current', 'mean')):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({getattr(obj, "__name__", type(obj).__name__)}, '
+        f'{name!r}); rsb_mm allows getattr only for HistoryBuffer statistics methods')
+
+
+def _numpy_globals() -> List[SafeGlobal]:
+    # numpy 2 pickles under numpy._core, numpy 1 under numpy.core; allow whichever exists
+    # under both names so checkpoints written with either numpy load.
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    found: List[SafeGlobal] = [np.ndarray, np.dtype]
+    for core in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        found.append((multiarray._reconstruct, f'{core}._reconstruct'))
+        found.append((multiarray.scalar, f'{core}.scalar'))
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: concrete dtype classes
+    if dtypes is not None:
+        found.extend(
+            getattr(dtypes, name) for name in dir(dtypes)
+            if name.endswith('DType') and isinstance(getattr(dtypes, name), type))
+    return found
+
+
+def runner_checkpoint_globals() -> List[SafeGlobal]:
+    """The globals of an MMEngine runner checkpoint that rsb_mm allows, beyond torch's own."""
+    return [HistoryBuffer, (restricted_getattr, 'builtins.getattr'), *_numpy_globals()]
+
+
+def allow_runner_checkpoints() -> None:
+    """Add :func:`runner_checkpoint_globals` to torch's ``weights_only`` allow-list.
+
+    Called at ``import rsb_mm``; calling it again is harmless. ``weights_only`` stays ``True``.
+    """
+    torch.serialization.add_safe_globals(runner_checkpoint_globals())
