@@ -1,0 +1,8 @@
+from .tiny_datasets import (COCO_CATEGORIES, COCO_OBJECT_CATEGORIES, IMAGENET_WNIDS,
+                            sample_photos, write_coco_detection, write_imagenet_folder)
+
+__all__ = [
+    'COCO_CATEGORIES', 'COCO_OBJECT_CATEGORIES', 'IMAGENET_WNIDS',
+    'sample_photos', 'write_coco_detection',
+    'write_imagenet_folder'
+]

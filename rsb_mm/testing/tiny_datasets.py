@@ -1,0 +1,194 @@
+"""Tiny data sets in the real on-disk formats, for tests, smoke runs and the demo.
+
+Each writer produces the layout MMPretrain's or MMDetection's docs teach (ImageNet class
+folders of JPEGs, COCO ``instances_*.json``), so the real dataset classes and loaders read them.
+Pictures are crops of the photos scikit-image bundles when it is installed (real JPEG
+statistics), else smooth synthetic images.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+# A few real ImageNet synsets (folder names as in ILSVRC2012).
+IMAGENET_WNIDS = ('n01440764', 'n01443537', 'n01484850', 'n01491361', 'n01494475',
+                  'n01496331', 'n01498041', 'n01514668')
+_SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
+                   'motorcycle_left', 'hubble_deep_field', 'colorwheel')
+
+
+def sample_photos(max_photos: int = 8) -> List[np.ndarray]:
+    """RGB uint8 photos: scikit-image's bundled ones, else synthetic gradients with shapes.
+
+    Args:
+        max_photos (int): How many photos at most. Defaults to 8.
+
+    Returns:
+        list[np.ndarray]: HxWx3 uint8 RGB arrays.
+    """
+    photos = []
+    try:
+        from skimage import data as skdata
+        for name in _SKIMAGE_PHOTOS[:max_photos]:
+            try:
+                img = getattr(skdata, name)()
+            except Exception:  # some skimage photos are fetched on demand; skip those
+                continue
+            if img.ndim == 3 and img.shape[2] >= 3:
+                photos.append(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    while len(photos) < max_photos:
+        yy, xx = np.mgrid[0:256, 0:256]
+        img = np.stack([(xx + 40 * len(photos)) % 256, yy, (xx + yy) // 2 % 256], -1)
+        x0, y0 = rng.integers(20, 150, size=2)
+        img[y0:y0 + 60, x0:x0 + 80] = rng.integers(0, 255, size=3)
+        photos.append(img.astype(np.uint8))
+    return photos
+
+
+def _save_jpeg(img_rgb: np.ndarray, path: str, quality: int = 90) -> None:
+    from PIL import Image
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    Image.fromarray(img_rgb).save(path, format='JPEG', quality=quality)
+
+
+def _crop_resize(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    from PIL import Image
+    h, w = img.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.5, 1.0))
+    y0 = int(rng.integers(0, h - side + 1))
+    x0 = int(rng.integers(0, w - side + 1))
+    crop = Image.fromarray(img[y0:y0 + side, x0:x0 + side])
+    return np.asarray(crop.resize((size, size), Image.BILINEAR))
+
+
+def write_imagenet_folder(root: str,
+                          num_classes: int = 2,
+                          images_per_class: int = 2,
+                          size: int = 48,
+                          splits: Sequence[str] = ('train', 'val'),
+                          seed: int = 0) -> Dict[str, int]:
+    """Write ``root/<split>/<wnid>/<wnid>_<i>.JPEG`` and ``root/meta/<split>.txt``.
+
+    This is the ImageNet layout MMPretrain's docs teach: class folders plus annotation lists
+    (``<wnid>/<file> <label>``). MMPretrain's ``ImageNet`` reads the lists when present (with
+    fewer than 1000 class folders it needs them). Class ``k`` is drawn from photo ``k``, so
+    classes differ in content.
+
+    Args:
+        root (str): Data root (e.g. ``data/imagenet``).
+        num_classes (int): Classes, at most 8. Defaults to 2.
+        images_per_class (int): Images per class and split. Defaults to 2.
+        size (int): Square image side in pixels. Defaults to 48.
+        splits (Sequence[str]): Split folders to write. Defaults to ('train', 'val').
+        seed (int): Seed of the crops. Defaults to 0.
+
+    Returns:
+        dict[str, int]: Number of images written per split.
+    """
+    if not 1 <= num_classes <= len(IMAGENET_WNIDS):
+        raise ValueError(f'num_classes must be in [1, {len(IMAGENET_WNIDS)}], got {num_classes}')
+    rng = np.random.default_rng(seed)
+    photos = sample_photos(num_classes)
+    counts = {}
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    for split in splits:
+        lines = []
+        for k, wnid in enumerate(IMAGENET_WNIDS[:num_classes]):
+            for i in range(images_per_class):
+                img = _crop_resize(photos[k], size, rng)
+                name = f'{wnid}/{wnid}_{i:04d}.JPEG'
+                _save_jpeg(img, osp.join(root, split, name))
+                lines.append(f'{name} {k}\n')
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+            f.writelines(lines)
+        counts[split] = len(lines)
+    return counts
+
+
+# The 80 COCO categories with their official ids (1-90 with gaps), as instances_*.json lists
+# them; MMDetection's CocoMetric maps label k to the k-th of these.
+COCO_CATEGORIES = (
+    (1, 'person'), (2, 'bicycle'), (3, 'car'), (4, 'motorcycle'), (5, 'airplane'), (6, 'bus'),
+    (7, 'train'), (8, 'truck'), (9, 'boat'), (10, 'traffic light'), (11, 'fire hydrant'),
+    (13, 'stop sign'), (14, 'parking meter'), (15, 'bench'), (16, 'bird'), (17, 'cat'),
+    (18, 'dog'), (19, 'horse'), (20, 'sheep'), (21, 'cow'), (22, 'elephant'), (23, 'bear'),
+    (24, 'zebra'), (25, 'giraffe'), (27, 'backpack'), (28, 'umbrella'), (31, 'handbag'),
+    (32, 'tie'), (33, 'suitcase'), (34, 'frisbee'), (35, 'skis'), (36, 'snowboard'),
+    (37, 'sports ball'), (38, 'kite'), (39, 'baseball bat'), (40, 'baseball glove'),
+    (41, 'skateboard'), (42, 'surfboard'), (43, 'tennis racket'), (44, 'bottle'),
+    (46, 'wine glass'), (47, 'cup'), (48, 'fork'), (49, 'knife'), (50, 'spoon'), (51, 'bowl'),
+    (52, 'banana'), (53, 'apple'), (54, 'sandwich'), (55, 'orange'), (56, 'broccoli'),
+    (57, 'carrot'), (58, 'hot dog'), (59, 'pizza'), (60, 'donut'), (61, 'cake'), (62, 'chair'),
+    (63, 'couch'), (64, 'potted plant'), (65, 'bed'), (67, 'dining table'), (70, 'toilet'),
+    (72, 'tv'), (73, 'laptop'), (74, 'mouse'), (75, 'remote'), (76, 'keyboard'),
+    (77, 'cell phone'), (78, 'microwave'), (79, 'oven'), (80, 'toaster'), (81, 'sink'),
+    (82, 'refrigerator'), (84, 'book'), (85, 'clock'), (86, 'vase'), (87, 'scissors'),
+    (88, 'teddy bear'), (89, 'hair drier'), (90, 'toothbrush'),
+)
+# The categories the writer draws objects from: a few, so each gets several examples.
+COCO_OBJECT_CATEGORIES = ((1, 'person'), (3, 'car'), (18, 'dog'))
+
+
+def write_coco_detection(root: str,
+                         num_images: int = 2,
+                         size: int = 128,
+                         splits: Sequence[str] = ('train2017', 'val2017'),
+                         seed: int = 0,
+                         object_categories: Optional[Sequence] = None) -> Dict[str, str]:
+    """Write a COCO-format detection set: ``root/<split>/*.jpg`` and
+    ``root/annotations/instances_<split>.json`` with boxes and polygon masks.
+
+    Each image is a photo crop with 1-3 filled rectangles pasted in; each rectangle is an
+    annotation (bbox, polygon segmentation, area, iscrowd 0) of a COCO category.
+
+    Args:
+        root (str): Data root (e.g. ``data/coco``).
+        num_images (int): Images per split. Defaults to 2.
+        size (int): Square image side. Defaults to 128.
+        splits (Sequence[str]): Splits to write. Defaults to ('train2017', 'val2017').
+        seed (int): Seed. Defaults to 0.
+        object_categories (Sequence, optional): (id, name) pairs the objects are drawn from;
+            the json lists all 80 COCO categories regardless. Defaults to
+            COCO_OBJECT_CATEGORIES.
+
+    Returns:
+        dict[str, str]: Annotation file path per split.
+    """
+    categories = list(object_categories or COCO_OBJECT_CATEGORIES)
+    rng = np.random.default_rng(seed)
+    photos = sample_photos(4)
+    ann_files = {}
+    ann_id = 1
+    for split in splits:
+        images, annotations = [], []
+        for i in range(num_images):
+            img = _crop_resize(photos[i % len(photos)], size, rng).copy()
+            image_id = len(images) + 1
+            for _ in range(int(rng.integers(1, 4))):
+                w, h = (int(v) for v in rng.integers(size // 6, size // 2, size=2))
+                x0 = int(rng.integers(0, size - w))
+                y0 = int(rng.integers(0, size - h))
+                cat_idx = int(rng.integers(0, len(categories)))
+                img[y0:y0 + h, x0:x0 + w] = (np.array([255, 64, 32]) * (cat_idx + 1)) % 256
+                annotations.append(
+                    dict(id=ann_id, image_id=image_id, category_id=categories[cat_idx][0],
+                         bbox=[x0, y0, w, h], area=float(w * h), iscrowd=0,
+                         segmentation=[[x0, y0, x0 + w, y0, x0 + w, y0 + h, x0, y0 + h]]))
+                ann_id += 1
+            file_name = f'{image_id:012d}.jpg'
+            _save_jpeg(img, osp.join(root, split, file_name))
+            images.append(dict(id=image_id, file_name=file_name, width=size, height=size))
+        ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
+        os.makedirs(osp.dirname(ann_file), exist_ok=True)
+        with open(ann_file, 'w') as f:
+            json.dump(
+                dict(images=images, annotations=annotations,
+                     categories=[dict(id=c, name=n, supercategory='none')
+                                 for c, n in COCO_CATEGORIES]), f)
+        ann_files[split] = ann_file
+    return ann_files
