@@ -1,0 +1,3 @@
+from .repeat_aug_deit import RepeatAugSamplerDeiT
+
+__all__ = ['RepeatAugSamplerDeiT']
