@@ -25,8 +25,10 @@ step "python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[
 step "1/4 torch, torchvision, timm and the other runtime packages (requirements/runtime.txt)"
 "${PIP[@]}" install --progress-bar off -r "$ROOT/requirements/runtime.txt"
 
-step "2/4 build tools for mmcv (setuptools<81: mmcv's setup.py imports pkg_resources)"
-"${PIP[@]}" install --progress-bar off "setuptools>=64,<81" wheel ninja
+# setuptools<80: mmcv's setup.py imports pkg_resources, and MMEngine finds the configs of an
+# editable install (rsb_mm::...) only in the egg-link form that setuptools 80 removed.
+step "2/4 build tools: setuptools<80, wheel, ninja"
+"${PIP[@]}" install --progress-bar off "setuptools>=64,<80" wheel ninja
 
 mmcv_ok() {
   "$PY" - <<'EOF' 2>/dev/null

@@ -1,0 +1,67 @@
+# ImageNet-1k with RSB's data pipeline, 512 images per GPU (4 GPUs = RSB's batch of 2048).
+# Layout: data/imagenet/{train,val}/ (+ meta/{train,val}.txt), as MMPretrain's docs teach.
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+train_size = 224
+test_size = 224
+test_crop_pct = 0.95  # timm: resize the short side to floor(224 / 0.95) = 235
+
+data_preprocessor = dict(
+    num_classes=1000,
+    # timm's IMAGENET_DEFAULT_MEAN/STD x 255, in RGB
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True,
+)
+
+# timm's loader ignores EXIF orientation (PIL open + convert('RGB')); mmcv applies it unless
+# told not to. Same pixels as timm, as tests/test_datasets/test_transforms check.
+train_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    # timm's RandomResizedCropAndInterpolation, interpolation drawn per image
+    dict(type='TimmRandomResizedCrop', scale=train_size, interpolation='random'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # timm's own RandAugment ops: 2 ops, p=0.5 each, magnitude ~ N(7, 0.5)
+    dict(type='TimmRandAugment', config_str='rand-m7-mstd0.5-inc1', img_size=train_size),
+    dict(type='PackInputs'),
+]
+
+test_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(
+        type='ResizeEdge',
+        scale=int(test_size / test_crop_pct),
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=test_size),
+    dict(type='PackInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=512,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    # timm drops the last incomplete batch (and Mixup needs an even batch)
+    drop_last=True,
+    # DeiT/timm repeated augmentation: 3 repeats, epoch cut to floor(N/256)*256 samples;
+    # seed=0 gives timm's exact order (timm seeds with the epoch only).
+    sampler=dict(type='RepeatAugSamplerDeiT', num_repeats=3, seed=0),
+    dataset=dict(
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+)
+
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+)
+val_evaluator = dict(type='Accuracy', topk=(1, 5))
+
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

@@ -1,0 +1,125 @@
+"""The three pretraining configs carry exactly the values of RECIPE.md's table, and build."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+import rsb_mm  # noqa: F401
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+
+# RECIPE.md, "Pretraining: ResNet-50, ImageNet-1k, no extra data".
+TABLE = {
+    'a1': dict(epochs=600, train_res=224, lr=5e-3, wd=0.01, smoothing=0.1, drop_path=0.05,
+               repeated_aug=True, rand_augment='rand-m7-mstd0.5-inc1', mixup=0.2),
+    'a2': dict(epochs=300, train_res=224, lr=5e-3, wd=0.02, smoothing=0.0, drop_path=0.05,
+               repeated_aug=True, rand_augment='rand-m7-mstd0.5-inc1', mixup=0.1),
+    'a3': dict(epochs=100, train_res=160, lr=8e-3, wd=0.02, smoothing=0.0, drop_path=0.0,
+               repeated_aug=False, rand_augment='rand-m6-mstd0.5-inc1', mixup=0.1),
+}
+
+
+def _load(name):
+    return Config.fromfile(osp.join(CONFIGS, f'rsb_{name}_resnet50.py'))
+
+
+def _transform(pipeline, type_):
+    found = [t for t in pipeline if t['type'] == type_]
+    assert len(found) == 1, f'{type_} appears {len(found)} times in {pipeline}'
+    return found[0]
+
+
+@pytest.mark.parametrize('name', sorted(TABLE))
+def test_config_matches_recipe_table(name):
+    row, cfg = TABLE[name], _load(name)
+
+    # epochs and schedule: cosine to 1e-6, 5 warm-up epochs from 1e-4, per epoch
+    assert cfg.train_cfg.max_epochs == row['epochs']
+    sched = cfg.param_scheduler
+    assert sched.type == 'TimmCosineLR' and sched.by_epoch
+    assert sched.t_initial == row['epochs'] and sched.get('cooldown_t', 0) == 0
+    assert (sched.warmup_t, sched.warmup_lr_init, sched.lr_min) == (5, 1e-4, 1e-6)
+
+    # global batch 2048 = 4 GPUs x 512, lr given for 2048
+    assert cfg.train_dataloader.batch_size * 4 == 2048
+    assert cfg.auto_scale_lr.base_batch_size == 2048
+    assert cfg.train_dataloader.drop_last is True
+
+    # LAMB with timm's settings, no decay on biases / 1-D params, AMP (on GPU)
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'MultiTensorLamb'
+    assert (opt.lr, opt.weight_decay) == (row['lr'], row['wd'])
+    assert (opt.eps, tuple(opt.betas), opt.max_grad_norm) == (1e-6, (0.9, 0.999), 1.0)
+    assert cfg.optim_wrapper.constructor == 'DecayGroupsOptimWrapperConstructor'
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+
+    # model: ResNet-50, drop path, BCE with target threshold 0.2
+    backbone = cfg.model.backbone
+    assert backbone.type == 'ResNetTimmDropPath' and backbone.depth == 50
+    assert backbone.drop_path_rate == row['drop_path']
+    assert cfg.model.head.loss.type == 'ThresholdedBCELoss'
+    assert cfg.model.head.loss.target_threshold == 0.2
+
+    # Mixup / CutMix: one batch augment with timm's semantics, smoothing inside the mixing
+    (augment, ) = cfg.model.train_cfg.augments
+    assert augment.type == 'MixupCutMix'
+    assert (augment.mixup_alpha, augment.cutmix_alpha) == (row['mixup'], 1.0)
+    assert augment.label_smoothing == row['smoothing']
+    for key, default in (('prob', 1.0), ('switch_prob', 0.5), ('mode', 'batch')):
+        assert augment.get(key, default) == default
+
+    # repeated augmentation (3 repeats) or plain shuffling
+    sampler = cfg.train_dataloader.sampler
+    if row['repeated_aug']:
+        assert sampler.type == 'RepeatAugSamplerDeiT' and sampler.num_repeats == 3
+    else:
+        assert sampler.type == 'DefaultSampler' and sampler.shuffle
+
+    # train pipeline: RRC (random interpolation) at the train resolution, flip, RandAugment
+    train = cfg.train_dataloader.dataset.pipeline
+    rrc = _transform(train, 'TimmRandomResizedCrop')
+    assert rrc.scale == row['train_res'] and rrc.get('interpolation', 'random') == 'random'
+    assert _transform(train, 'RandomFlip').prob == 0.5
+    ra = _transform(train, 'TimmRandAugment')
+    assert ra.config_str == row['rand_augment'] and ra.img_size == row['train_res']
+    # not used: random erasing, colour jitter, AutoAugment, PCA lighting
+    used = {t['type'] for t in train}
+    assert not used & {'RandomErasing', 'ColorJitter', 'AutoAugment', 'Lighting'}
+    # not used: EMA, dropout
+    assert not any(h.get('type') == 'EMAHook' for h in cfg.get('custom_hooks', []))
+    assert cfg.model.head.get('dropout_ratio', 0) in (0, None)
+
+    # test: short side to floor(224 / 0.95) = 235 (bicubic), centre crop 224
+    test = cfg.test_dataloader.dataset.pipeline
+    resize = _transform(test, 'ResizeEdge')
+    assert (resize.scale, resize.edge, resize.interpolation) == (235, 'short', 'bicubic')
+    assert _transform(test, 'CenterCrop').crop_size == 224
+    assert cfg.val_evaluator.type == 'Accuracy' and tuple(cfg.val_evaluator.topk) == (1, 5)
+
+
+@pytest.mark.parametrize('name', sorted(TABLE))
+def test_config_builds(name):
+    """Every type named in the config resolves: model, pipeline, optimizer, scheduler."""
+    import torch
+    from mmengine.dataset import Compose
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS, PARAM_SCHEDULERS
+
+    cfg = _load(name)
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    assert type(model.backbone).__name__ == 'ResNetTimmDropPath'
+    optim_cfg = cfg.optim_wrapper.copy()
+    optim_cfg.type = 'OptimWrapper'  # AMP needs a GPU; the fp32 fallback is tested elsewhere
+    optim_cfg.pop('loss_scale')
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    assert len(optim_wrapper.optimizer.param_groups) == 2
+    sched_cfg = dict(cfg.param_scheduler, optimizer=optim_wrapper)
+    sched_cfg.setdefault('end', cfg.train_cfg.max_epochs)
+    PARAM_SCHEDULERS.build(sched_cfg)
+    Compose(cfg.train_dataloader.dataset.pipeline)
+    Compose(cfg.test_dataloader.dataset.pipeline)
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 64, 64), mode='tensor')
+    assert out.shape == (2, 1000)
