@@ -1,6 +1,11 @@
+from .imagenet_real import ImageNetReaL, load_real_labels, val_image_number
+from .imagenet_v2 import ImageNetV2
 from .samplers import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 from .samplers import __all__ as _samplers_all
 from .transforms import __all__ as _transforms_all
 
-__all__ = [*_samplers_all, *_transforms_all]
+__all__ = [
+    'ImageNetReaL', 'ImageNetV2', 'load_real_labels', 'val_image_number', *_samplers_all,
+    *_transforms_all
+]

@@ -65,3 +65,43 @@ val_evaluator = dict(type='Accuracy', topk=(1, 5))
 
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
+
+# The paper reports every test set. ImageNet-ReaL and ImageNet-V2 are evaluated in the same
+# val/test run as ImageNet-val, each under its own prefix:
+#   accuracy/top1|top5 (val), real/accuracy/top1|top5, v2/accuracy/top1|top5.
+# A set whose files are missing is skipped with one warning naming the path:
+#   data/imagenet/real.json  (google-research/reassessed-imagenet)
+#   data/imagenetv2/imagenetv2-matched-frequency-format-val/{0..999}/*.jpeg
+extra_test_sets = [
+    dict(
+        prefix='real',
+        dataloader=dict(
+            batch_size=256,
+            num_workers=8,
+            persistent_workers=False,
+            pin_memory=True,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='ImageNetReaL',
+                data_root=data_root,
+                split='val',
+                real_json='real.json',
+                pipeline=test_pipeline)),
+        evaluator=dict(type='ReaLAccuracy', topk=(1, 5))),
+    dict(
+        prefix='v2',
+        dataloader=dict(
+            batch_size=256,
+            num_workers=8,
+            persistent_workers=False,
+            pin_memory=True,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='ImageNetV2',
+                data_root='data/imagenetv2',
+                variant='matched-frequency',
+                pipeline=test_pipeline)),
+        evaluator=dict(type='Accuracy', topk=(1, 5))),
+]
+val_cfg = dict(type='MultiSetValLoop', extra_sets=extra_test_sets, skip_missing=True)
+test_cfg = dict(type='MultiSetTestLoop', extra_sets=extra_test_sets, skip_missing=True)

@@ -24,8 +24,6 @@ param_scheduler = dict(
     by_epoch=True)
 
 train_cfg = dict(by_epoch=True, max_epochs=600, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 
 # The recipe's lr is for a global batch of 2048 (4 GPUs x 512); with --auto-scale-lr another
 # global batch scales it linearly.
