@@ -96,6 +96,16 @@ def test_config_matches_recipe_table(name):
     assert _transform(test, 'CenterCrop').crop_size == 224
     assert cfg.val_evaluator.type == 'Accuracy' and tuple(cfg.val_evaluator.topk) == (1, 5)
 
+    # every test set of the paper in the same run: val, ReaL, V2 (skipped when absent)
+    for loop in (cfg.val_cfg, cfg.test_cfg):
+        assert loop.type in ('MultiSetValLoop', 'MultiSetTestLoop') and loop.skip_missing
+        sets = {s.prefix: s for s in loop.extra_sets}
+        assert sets['real'].dataloader.dataset.type == 'ImageNetReaL'
+        assert sets['real'].evaluator.type == 'ReaLAccuracy'
+        assert sets['v2'].dataloader.dataset.type == 'ImageNetV2'
+        for extra in sets.values():
+            assert extra.dataloader.dataset.pipeline == test
+
 
 @pytest.mark.parametrize('name', sorted(TABLE))
 def test_config_builds(name):
