@@ -4,6 +4,7 @@
 # mmdet, albumentations, pycocotools, and rsb_mm itself in editable mode.
 #
 #   bash tools/install.sh            # PYTHON=/path/to/python to pick the interpreter
+#   RSB_MM_PIP_ARGS="--no-cache-dir" bash tools/install.sh   # extra arguments for every pip call
 #
 # Idempotent: pip skips what is already satisfied and reuses its wheel cache, so a second run
 # takes seconds. The first run takes ~20 minutes on 2 CPU cores, most of it building mmcv's
@@ -15,6 +16,9 @@ PY=${PYTHON:-python3}
 # --isolated: ignore machine-local pip configuration (e.g. a find-links folder holding a
 # CPU-only torch wheel whose build does not match PyPI's torchvision), as a user's pip would.
 PIP=("$PY" -m pip --isolated --disable-pip-version-check)
+# Word-split on purpose: a list of extra pip options (e.g. --no-cache-dir, --index-url URL).
+# shellcheck disable=SC2206
+PIP+=(${RSB_MM_PIP_ARGS:-})
 export NO_ALBUMENTATIONS_UPDATE=1
 
 step() { printf '\n[rsb_mm install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
