@@ -68,3 +68,22 @@ def test_out_of_range_values_name_key_and_value(data_root, key, value, needle):
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert needle in str(err.value)
+
+
+def test_bad_module_value_stops_the_runner_before_any_data_loads(data_root, tmp_path):
+    """Values checked by the modules themselves (loss threshold, drop path, mixup alpha) fail
+    when the Runner builds the model, before the data set is scanned."""
+    from rsb_mm.utils import build_runner
+    cfg = _cfg(data_root)
+    cfg.update(
+        work_dir=str(tmp_path),
+        val_evaluator=dict(type='Accuracy'),
+        model=dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNetTimmDropPath', depth=18, drop_path_rate=0.05),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=2, in_channels=512,
+                      loss=dict(type='ThresholdedBCELoss', target_threshold=1.5))))
+    expected = r'target_threshold must be None or in \[0, 1\], got 1.5'
+    with pytest.raises(ValueError, match=expected):
+        build_runner(cfg)
