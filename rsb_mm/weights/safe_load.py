@@ -5,7 +5,7 @@ containers only, and refuses any other global. MMEngine 0.10.7 calls ``torch.loa
 default everywhere (``load_checkpoint``, ``Runner.resume``, ``init_cfg=dict(type='Pretrained')``,
 ``tools/test.py``), and its own checkpoints hold a few more globals, so they are all refused.
 
-Flipping ``weights_only=False`` would make every checkpoint an arbitrary-code-execution vector.
+Turning ``weights_only`` off would make every checkpoint an arbitrary-code-execution vector.
 Instead rsb_mm extends torch's allow-list (``torch.serialization.add_safe_globals``) with exactly
 the globals a runner checkpoint holds, found by
 ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints of MMEngine 0.10.7:
