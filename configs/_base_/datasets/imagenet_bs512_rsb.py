@@ -72,15 +72,18 @@ test_evaluator = val_evaluator
 # A set whose files are missing is skipped with one warning naming the path:
 #   data/imagenet/real.json  (google-research/reassessed-imagenet)
 #   data/imagenetv2/imagenetv2-matched-frequency-format-val/{0..999}/*.jpeg
+# Extra sets run once per evaluation: no persistent workers held for them between epochs.
+extra_loader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=False,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False))
 extra_test_sets = [
     dict(
         prefix='real',
         dataloader=dict(
-            batch_size=256,
-            num_workers=8,
-            persistent_workers=False,
-            pin_memory=True,
-            sampler=dict(type='DefaultSampler', shuffle=False),
+            **extra_loader,
             dataset=dict(
                 type='ImageNetReaL',
                 data_root=data_root,
@@ -91,11 +94,7 @@ extra_test_sets = [
     dict(
         prefix='v2',
         dataloader=dict(
-            batch_size=256,
-            num_workers=8,
-            persistent_workers=False,
-            pin_memory=True,
-            sampler=dict(type='DefaultSampler', shuffle=False),
+            **extra_loader,
             dataset=dict(
                 type='ImageNetV2',
                 data_root='data/imagenetv2',

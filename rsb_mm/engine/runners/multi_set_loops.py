@@ -127,7 +127,15 @@ class _MultiSetMixin:
 
     _stage: str
 
-    def _init_extra_sets(self, extra_sets: Sequence[dict], skip_missing: bool) -> None:
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, dict],
+                 evaluator: Union[Evaluator, dict, list],
+                 extra_sets: Sequence[dict] = (),
+                 skip_missing: bool = True,
+                 fp16: bool = False) -> None:
+        # MRO: the mixin comes first, so this runs MMEngine's ValLoop/TestLoop __init__.
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
         self.skip_missing = skip_missing
         self.extra_sets = build_extra_sets(self.runner, extra_sets, skip_missing)
 
@@ -203,16 +211,6 @@ class MultiSetValLoop(_MultiSetMixin, ValLoop):
 
     _stage = 'val'
 
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, dict],
-                 evaluator: Union[Evaluator, dict, list],
-                 extra_sets: Sequence[dict] = (),
-                 skip_missing: bool = True,
-                 fp16: bool = False) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self._init_extra_sets(extra_sets, skip_missing)
-
 
 @LOOPS.register_module()
 class MultiSetTestLoop(_MultiSetMixin, TestLoop):
@@ -232,13 +230,3 @@ class MultiSetTestLoop(_MultiSetMixin, TestLoop):
     """
 
     _stage = 'test'
-
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, dict],
-                 evaluator: Union[Evaluator, dict, list],
-                 extra_sets: Sequence[dict] = (),
-                 skip_missing: bool = True,
-                 fp16: bool = False) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self._init_extra_sets(extra_sets, skip_missing)
