@@ -1,8 +1,9 @@
+from .pretrain import pretrain_tiny_checkpoint
 from .tiny_datasets import (COCO_CATEGORIES, COCO_OBJECT_CATEGORIES, IMAGENET_WNIDS,
                             sample_photos, write_coco_detection, write_imagenet_folder)
 
 __all__ = [
     'COCO_CATEGORIES', 'COCO_OBJECT_CATEGORIES', 'IMAGENET_WNIDS',
-    'sample_photos', 'write_coco_detection',
+    'pretrain_tiny_checkpoint', 'sample_photos', 'write_coco_detection',
     'write_imagenet_folder'
 ]
