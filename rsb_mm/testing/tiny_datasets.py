@@ -8,7 +8,7 @@ statistics), else smooth synthetic images.
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -95,19 +95,44 @@ def write_imagenet_folder(root: str,
     rng = np.random.default_rng(seed)
     photos = sample_photos(num_classes)
     counts = {}
-    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
     for split in splits:
-        lines = []
-        for k, wnid in enumerate(IMAGENET_WNIDS[:num_classes]):
-            for i in range(images_per_class):
-                img = _crop_resize(photos[k], size, rng)
-                name = f'{wnid}/{wnid}_{i:04d}.JPEG'
-                _save_jpeg(img, osp.join(root, split, name))
-                lines.append(f'{name} {k}\n')
-        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
-            f.writelines(lines)
-        counts[split] = len(lines)
+        labels = np.repeat(np.arange(num_classes), images_per_class)
+        images = np.stack([_crop_resize(photos[k], size, rng) for k in labels])
+        counts[split] = write_imagenet_split(root, split, images, labels)
     return counts
+
+
+def write_imagenet_split(root: str, split: str, images: np.ndarray,
+                         labels: Sequence[int]) -> int:
+    """Write given images as one split of an ImageNet-format folder.
+
+    Image ``i`` of class ``k`` goes to ``root/<split>/<wnid k>/<wnid k>_<i>.JPEG`` and is listed
+    in ``root/meta/<split>.txt`` as ``<wnid>/<file> <k>``.
+
+    Args:
+        root (str): Data root.
+        split (str): Split folder ('train', 'val').
+        images (np.ndarray): ``(N, H, W, 3)`` uint8 RGB images.
+        labels (Sequence[int]): ``N`` class indices, each below ``len(IMAGENET_WNIDS)``.
+
+    Returns:
+        int: Number of images written.
+    """
+    if len(images) != len(labels):
+        raise ValueError(f'{len(images)} images but {len(labels)} labels')
+    if len(labels) and not 0 <= min(labels) <= max(labels) < len(IMAGENET_WNIDS):
+        raise ValueError(f'labels must be in [0, {len(IMAGENET_WNIDS)}), got '
+                         f'{min(labels)}..{max(labels)}')
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    lines = []
+    for i, (img, label) in enumerate(zip(images, labels)):
+        wnid = IMAGENET_WNIDS[int(label)]
+        name = f'{wnid}/{wnid}_{i:04d}.JPEG'
+        _save_jpeg(img, osp.join(root, split, name))
+        lines.append(f'{name} {int(label)}\n')
+    with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+        f.writelines(lines)
+    return len(lines)
 
 
 # The 80 COCO categories with their official ids (1-90 with gaps), as instances_*.json lists
@@ -163,32 +188,64 @@ def write_coco_detection(root: str,
     rng = np.random.default_rng(seed)
     photos = sample_photos(4)
     ann_files = {}
-    ann_id = 1
     for split in splits:
-        images, annotations = [], []
+        samples = []
         for i in range(num_images):
             img = _crop_resize(photos[i % len(photos)], size, rng).copy()
-            image_id = len(images) + 1
+            objects = []
             for _ in range(int(rng.integers(1, 4))):
                 w, h = (int(v) for v in rng.integers(size // 6, size // 2, size=2))
                 x0 = int(rng.integers(0, size - w))
                 y0 = int(rng.integers(0, size - h))
                 cat_idx = int(rng.integers(0, len(categories)))
                 img[y0:y0 + h, x0:x0 + w] = (np.array([255, 64, 32]) * (cat_idx + 1)) % 256
-                annotations.append(
-                    dict(id=ann_id, image_id=image_id, category_id=categories[cat_idx][0],
-                         bbox=[x0, y0, w, h], area=float(w * h), iscrowd=0,
-                         segmentation=[[x0, y0, x0 + w, y0, x0 + w, y0 + h, x0, y0 + h]]))
-                ann_id += 1
-            file_name = f'{image_id:012d}.jpg'
-            _save_jpeg(img, osp.join(root, split, file_name))
-            images.append(dict(id=image_id, file_name=file_name, width=size, height=size))
-        ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
-        os.makedirs(osp.dirname(ann_file), exist_ok=True)
-        with open(ann_file, 'w') as f:
-            json.dump(
-                dict(images=images, annotations=annotations,
-                     categories=[dict(id=c, name=n, supercategory='none')
-                                 for c, n in COCO_CATEGORIES]), f)
-        ann_files[split] = ann_file
+                objects.append((categories[cat_idx][0], [x0, y0, w, h],
+                                [x0, y0, x0 + w, y0, x0 + w, y0 + h, x0, y0 + h]))
+            samples.append((img, objects))
+        ann_files[split] = write_coco_split(root, split, samples)
     return ann_files
+
+
+def write_coco_split(root: str, split: str, samples: Sequence[Tuple[np.ndarray, Sequence]],
+                     first_ann_id: int = 1) -> str:
+    """Write given images and objects as one COCO split.
+
+    Images go to ``root/<split>/<id:012d>.jpg``; ``root/annotations/instances_<split>.json``
+    lists them, one annotation per object (bbox, one polygon, its box area, ``iscrowd`` 0) and
+    all 80 COCO categories (MMDetection's ``CocoMetric`` maps label k to the k-th of them).
+
+    Args:
+        root (str): Data root (e.g. ``data/coco``).
+        split (str): Split name ('train2017', 'val2017').
+        samples (Sequence[tuple]): ``(image, objects)`` pairs: an ``(H, W, 3)`` uint8 RGB
+            image and ``(category_id, [x, y, w, h], [x1, y1, x2, y2, ...])`` triples, with
+            official COCO category ids.
+        first_ann_id (int): Id of the first annotation. Defaults to 1.
+
+    Returns:
+        str: Path of the annotation file.
+    """
+    known = {c for c, _ in COCO_CATEGORIES}
+    images, annotations = [], []
+    ann_id = first_ann_id
+    for image_id, (img, objects) in enumerate(samples, start=1):
+        for category_id, bbox, polygon in objects:
+            if category_id not in known:
+                raise ValueError(f'category_id {category_id} is not a COCO category id')
+            annotations.append(
+                dict(id=ann_id, image_id=image_id, category_id=int(category_id),
+                     bbox=[float(v) for v in bbox], area=float(bbox[2] * bbox[3]), iscrowd=0,
+                     segmentation=[[float(v) for v in polygon]]))
+            ann_id += 1
+        file_name = f'{image_id:012d}.jpg'
+        _save_jpeg(img, osp.join(root, split, file_name))
+        images.append(dict(id=image_id, file_name=file_name, width=int(img.shape[1]),
+                           height=int(img.shape[0])))
+    ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
+    os.makedirs(osp.dirname(ann_file), exist_ok=True)
+    with open(ann_file, 'w') as f:
+        json.dump(
+            dict(images=images, annotations=annotations,
+                 categories=[dict(id=c, name=n, supercategory='none')
+                             for c, n in COCO_CATEGORIES]), f)
+    return ann_file

@@ -3,6 +3,7 @@ MMDetection's CocoDataset."""
 import os.path as osp
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from rsb_mm.testing import COCO_CATEGORIES, write_coco_detection, write_imagenet_folder
@@ -45,3 +46,15 @@ def test_coco_set_reads_with_pycocotools_and_mmdet(tmp_path):
     assert osp.isfile(info['img_path']) and len(info['instances']) >= 1
     img = np.asarray(Image.open(info['img_path']))
     assert img.shape == (64, 64, 3)
+
+
+def test_array_writers_name_bad_input(tmp_path):
+    from rsb_mm.testing.tiny_datasets import write_coco_split, write_imagenet_split
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match='2 images but 1 labels'):
+        write_imagenet_split(str(tmp_path), 'train', np.stack([img, img]), [0])
+    with pytest.raises(ValueError, match='labels must be in'):
+        write_imagenet_split(str(tmp_path), 'train', img[None], [99])
+    with pytest.raises(ValueError, match='category_id 12 '):  # 12 is a gap in COCO's ids
+        write_coco_split(str(tmp_path), 'val2017',
+                         [(img, [(12, [0, 0, 2, 2], [0, 0, 2, 0, 2, 2])])])
