@@ -1,0 +1,6 @@
+# Faster R-CNN R50-FPN 1x on COCO from rsb_mm's RSB-A3 backbone (100 epochs at 160 px);
+# everything else as in the A1 config.
+_base_ = './faster-rcnn_r50-rsb-a1-pre_fpn_1x_coco.py'
+
+checkpoint = 'work_dirs/rsb_a3_resnet50/epoch_100.pth'
+model = dict(backbone=dict(init_cfg=dict(checkpoint=checkpoint)))
