@@ -1,0 +1,14 @@
+# RSB A1 applied unchanged to EfficientNet-B0 (paper Table 3: 224 / 224, 77.0 top-1 val).
+# timm's `efficientnet_b0`, whole (stem to classifier, timm's init), through MMPretrain's
+# `TimmClassifier`, as the paper trained it; the recipe's BCE, Mixup/CutMix and drop path
+# come from the ResNet-50 config.
+_base_ = ['../rsb_a1_resnet50.py']
+
+model = dict(
+    _delete_=True,
+    type='TimmClassifier',
+    model_name='efficientnet_b0',
+    num_classes=_base_.num_classes,
+    drop_path_rate=_base_.model.backbone.drop_path_rate,
+    loss=_base_.model.head.loss,
+    train_cfg=_base_.model.train_cfg)

@@ -1,0 +1,5 @@
+# RSB A1 applied unchanged to ResNet-18 (paper Table 3: 224 / 224, 71.5 top-1 val).
+# MMPretrain's ResNet through `ResNetTimmDropPath`; BasicBlock gives the head 512 channels.
+_base_ = ['../rsb_a1_resnet50.py']
+
+model = dict(backbone=dict(depth=18), head=dict(in_channels=512))

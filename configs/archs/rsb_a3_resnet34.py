@@ -1,0 +1,5 @@
+# RSB A3 applied unchanged to ResNet-34 (paper Table 3: 160 / 224, 73.0 top-1 val).
+# MMPretrain's ResNet through `ResNetTimmDropPath`; BasicBlock gives the head 512 channels.
+_base_ = ['../rsb_a3_resnet50.py']
+
+model = dict(backbone=dict(depth=34), head=dict(in_channels=512))

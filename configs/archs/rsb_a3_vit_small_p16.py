@@ -1,0 +1,23 @@
+# RSB A3 applied unchanged to ViT-S/16 (paper Table 3: 160 / 224, 73.8 top-1 val).
+# timm's `vit_small_patch16_224`, whole (stem to classifier, timm's init), through MMPretrain's
+# `TimmClassifier`, as the paper trained it; the recipe's BCE, Mixup/CutMix and drop path
+# come from the ResNet-50 config.
+_base_ = ['../rsb_a3_resnet50.py']
+
+model = dict(
+    _delete_=True,
+    type='TimmClassifier',
+    model_name='vit_small_patch16_224',
+    num_classes=_base_.num_classes,
+    drop_path_rate=_base_.model.backbone.drop_path_rate,
+    # Trains at 160: the position embedding is learnt on the 10 x 10 grid and resampled
+    # to the 14 x 14 grid of the 224 test images.
+    img_size=_base_.train_size,
+    dynamic_img_size=True,
+    loss=_base_.model.head.loss,
+    train_cfg=_base_.model.train_cfg)
+
+# timm's `VisionTransformer.no_weight_decay()`: no decay on the position embedding and the
+# class token (TimmClassifier does not forward it, so it is named here).
+optim_wrapper = dict(
+    paramwise_cfg=dict(no_weight_decay=['model.pos_embed', 'model.cls_token']))
