@@ -11,7 +11,8 @@ _base_ = [
 
 train_size = 160
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
+         on_error='raise'),
     dict(type='TimmRandomResizedCrop', scale=train_size, interpolation='random'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='TimmRandAugment', config_str='rand-m6-mstd0.5-inc1', img_size=train_size),
@@ -29,4 +30,7 @@ model = dict(
 
 optim_wrapper = dict(optimizer=dict(lr=8e-3, weight_decay=0.02))
 param_scheduler = dict(t_initial=100)
-train_cfg = dict(max_epochs=100)
+# Resumes mid-epoch at the exact batch and random state (`--resume auto`); the schedule's
+# by_epoch=True loop restarts interrupted epochs from their first batch.
+train_cfg = dict(
+    _delete_=True, type='ResumableEpochBasedTrainLoop', max_epochs=100, val_interval=1)

@@ -10,10 +10,22 @@ negative lr trains "fine"). :func:`check_config` fails first, with the config ke
 - the train sampler builds (its own argument checks run on a stand-in data set);
 - the optimizer builds on a stand-in parameter (torch and rsb_mm check lr, eps, betas, weight
   decay), and the lr is not negative;
-- batch sizes and ``max_epochs`` / ``max_iters`` are positive.
+- batch sizes and ``max_epochs`` / ``max_iters`` are positive;
+- the recipe's module arguments are in range wherever they appear (model, data pipelines,
+  samplers, hooks), named by their full key: Mixup / CutMix alphas >= 0 and probabilities and
+  label smoothing in range, the BCE target threshold in [0, 1], drop path in [0, 1), repeated
+  augmentation ``num_repeats`` >= 1, known ``on_error`` / ``action`` values;
+- the train batch suits Mixup/CutMix: an even batch size (timm asserts it: each image is mixed
+  with its mirror in the flipped batch, and the middle image of an odd batch with itself), and
+  ``drop_last=True`` for ``mode='pair'``, which cannot mix a last odd batch.
+
+The modules check these values themselves too; checking here names the config key and fails
+before the model is built.
 """
+import math
+import numbers
 import os.path as osp
-from typing import Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -47,6 +59,21 @@ def _datasets(key: str, dataset) -> Iterator[Tuple[str, dict]]:
         yield from _datasets(f'{key}.datasets[{i}]', inner)
 
 
+def _split_is_folder(dataset_type: Any) -> bool:
+    """Whether the data set type reads ``data_root/<split>/`` (MMPretrain's ImageNet family)."""
+    from mmengine.registry import DATASETS
+    from mmpretrain.datasets import ImageNet, ImageNet21k
+
+    if isinstance(dataset_type, str):
+        # The registry of the current default scope (set by check_config), as the Runner uses.
+        with DATASETS.switch_scope_and_registry(None) as registry:
+            try:
+                dataset_type = registry.get(dataset_type)
+            except KeyError:  # a scope that is not installed: cannot tell
+                return False
+    return isinstance(dataset_type, type) and issubclass(dataset_type, (ImageNet, ImageNet21k))
+
+
 def _path_problems(key: str, dataset: dict) -> List[str]:
     problems = []
     root = dataset.get('data_root', '') or ''
@@ -68,7 +95,10 @@ def _path_problems(key: str, dataset: dict) -> List[str]:
             sub = f'.{name}' if name else ''
             problems.append(f"{key}.data_prefix{sub} = '{value}': no such folder ({path})")
     split = dataset.get('split', '') or ''
-    if root and split and not prefix and not osp.isdir(osp.join(root, split)):
+    # Only ImageNet-style data sets keep a split in a folder of that name; CIFAR, Flowers-102,
+    # Stanford Cars ... name files or lists with it.
+    if (root and split and not prefix and _split_is_folder(dataset.get('type'))
+            and not osp.isdir(osp.join(root, split))):
         problems.append(f"{key}.split = '{split}': no folder {osp.join(root, split)}")
     return problems
 
@@ -99,10 +129,116 @@ def _check_values(cfg: Config) -> List[str]:
     return problems
 
 
-def _check_builds(cfg: Config) -> List[str]:
+def _number(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _at_least(low: float) -> Tuple[Callable[[Any], bool], str]:
+    return (lambda v: _number(v) and v >= low), f'must be a number >= {low:g}'
+
+
+def _within(low: float, high: float, closed: bool = True) -> Tuple[Callable[[Any], bool], str]:
+    if closed:
+        return (lambda v: _number(v) and low <= v <= high), f'must be in [{low:g}, {high:g}]'
+    return (lambda v: _number(v) and low <= v < high), f'must be in [{low:g}, {high:g})'
+
+
+def _int_at_least(low: int) -> Tuple[Callable[[Any], bool], str]:
+    return ((lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low),
+            f'must be an int >= {low}')
+
+
+def _one_of(*values: Any) -> Tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in values), f'must be one of {values}'
+
+
+def _optional(rule: Tuple[Callable[[Any], bool], str]) -> Tuple[Callable[[Any], bool], str]:
+    check, text = rule
+    return (lambda v: v is None or check(v)), f'must be None or {text[len("must be "):]}'
+
+
+# type -> argument -> (check, what it must be). MMPretrain's own Mixup/CutMix and repeated-
+# augmentation sampler are checked too: a config may use them instead of ours.
+_RULES = {
+    'MixupCutMix': dict(mixup_alpha=_at_least(0), cutmix_alpha=_at_least(0),
+                        prob=_within(0, 1), switch_prob=_within(0, 1),
+                        label_smoothing=_within(0, 1, closed=False)),
+    'Mixup': dict(alpha=_at_least(0)),
+    'CutMix': dict(alpha=_at_least(0)),
+    'ThresholdedBCELoss': dict(target_threshold=_optional(_within(0, 1)),
+                               smoothing=_within(0, 1, closed=False)),
+    'ResNetTimmDropPath': dict(drop_path_rate=_within(0, 1, closed=False)),
+    'RepeatAugSamplerDeiT': dict(num_repeats=_int_at_least(1)),
+    'RepeatAugSampler': dict(num_repeats=_int_at_least(1)),
+    'LoadImageFromFileChecked': dict(on_error=_one_of('raise', 'skip')),
+    'NonFiniteLossHook': dict(action=_one_of('stop', 'skip')),
+}
+# Where module configs live in a runnable config.
+_ROOTS = ('model', 'data_preprocessor', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+          'default_hooks', 'custom_hooks')
+
+
+def _typed_dicts(key: str, node: Any) -> Iterator[Tuple[str, dict]]:
+    """Yield ``(key, dict)`` for every dict with a ``type`` under ``node``."""
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield key, node
+        for name, value in node.items():
+            yield from _typed_dicts(f'{key}.{name}', value)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _typed_dicts(f'{key}[{i}]', value)
+
+
+def _module_type(type_name: str) -> str:
+    return type_name.split('.')[-1]  # 'mmpretrain.Mixup' names Mixup in another scope
+
+
+def _check_module_args(cfg: Config) -> List[str]:
+    problems = []
+    for root in _ROOTS:
+        for key, module in _typed_dicts(root, cfg.get(root, None)):
+            rules = _RULES.get(_module_type(module['type']), {})
+            for arg, (check, text) in rules.items():
+                if arg in module and not check(module[arg]):
+                    problems.append(f'{key}.{arg} = {module[arg]!r}: {text} '
+                                    f"({module['type']})")
+    return problems
+
+
+def _mixup_cfg(cfg: Config) -> Optional[Tuple[str, dict]]:
+    for root in ('model', 'data_preprocessor'):
+        for key, module in _typed_dicts(root, cfg.get(root, None)):
+            if _module_type(module['type']) == 'MixupCutMix':
+                return key, module
+    return None
+
+
+def _check_batch_for_mixup(cfg: Config) -> List[str]:
+    loader = cfg.get('train_dataloader', None)
+    found = _mixup_cfg(cfg)
+    if not loader or found is None:
+        return []
+    key, mixup = found
+    problems = []
+    batch_size = loader.get('batch_size')
+    if isinstance(batch_size, int) and batch_size % 2:
+        problems.append(f'train_dataloader.batch_size = {batch_size}: MixupCutMix ({key}) '
+                        'needs an even batch size (each image is mixed with its mirror in the '
+                        'flipped batch; timm asserts it)')
+    if mixup.get('mode', 'batch') == 'pair' and not loader.get('drop_last', False):
+        problems.append(f"train_dataloader.drop_last = {loader.get('drop_last', False)!r}: "
+                        f"MixupCutMix ({key}) with mode='pair' needs drop_last=True (an "
+                        "epoch's last batch may be odd)")
+    return problems
+
+
+def _check_builds(cfg: Config, sampler_checked: bool = False) -> List[str]:
     problems = []
     sampler = (cfg.get('train_dataloader', None) or {}).get('sampler', None)
-    if isinstance(sampler, dict):
+    # A sampler whose arguments already failed a rule would only say it again.
+    if isinstance(sampler, dict) and not sampler_checked:
         try:
             DATA_SAMPLERS.build(dict(sampler), default_args=dict(dataset=_SizedStub(10**7)))
         except (ValueError, TypeError, KeyError) as err:
@@ -131,10 +267,12 @@ def check_config(cfg: Config) -> None:
     Raises:
         ConfigError: if any data path is missing or any checked value is out of range.
     """
-    problems = _check_paths(cfg) + _check_values(cfg)
+    module_problems = _check_module_args(cfg)
+    sampler_checked = any(p.startswith('train_dataloader.sampler.') for p in module_problems)
     scope = cfg.get('default_scope', None)
-    # Build in the config's scope so its names (and rsb_mm's) resolve.
+    # Look up and build in the config's scope so its names (and rsb_mm's) resolve.
     with DefaultScope.overwrite_default_scope(scope):
-        problems += _check_builds(cfg)
+        problems = (_check_paths(cfg) + _check_values(cfg) + module_problems
+                    + _check_batch_for_mixup(cfg) + _check_builds(cfg, sampler_checked))
     if problems:
         raise ConfigError('the config cannot run:\n  - ' + '\n  - '.join(problems))

@@ -18,8 +18,15 @@ the globals a runner checkpoint holds, found by
   'tofile')`` writes files), so the name is bound to :func:`restricted_getattr`, which resolves
   only a ``HistoryBuffer`` statistics method and refuses everything else.
 
-A checkpoint that holds any other global is still refused by torch, with the global's name.
+A checkpoint that holds any other global is still refused by torch, with the first global's name
+(and advice to allow-list it or to turn ``weights_only`` off, which is the wrong advice for a
+file of unknown origin). :func:`check_checkpoint` reads only the checkpoint's pickle opcodes,
+executes nothing, and raises one error naming the file and every global it holds beyond the
+allow-list; ``AtomicCheckpointHook`` runs it on the checkpoint a run is about to resume from or
+load (``--resume``, ``load_from``, ``tools/test.py``) before MMEngine unpickles it.
 """
+import os
+import pickle
 from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
@@ -27,6 +34,10 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds objects beyond the ``weights_only`` allow-list; it was not unpickled."""
 
 
 def restricted_getattr(obj: Any, name: str) -> Any:
@@ -44,8 +55,6 @@ def restricted_getattr(obj: Any, name: str) -> Any:
     Raises:
         pickle.UnpicklingError: for any other object or attribute.
     """
-    import pickle
-
     if obj is HistoryBuffer and isinstance(name, str) and (
             name in HistoryBuffer._statistics_methods
             or name in ('min', 'max', 'current', 'mean')):
@@ -85,3 +94,41 @@ def allow_runner_checkpoints() -> None:
     Called at ``import rsb_mm``; calling it again is harmless. ``weights_only`` stays ``True``.
     """
     torch.serialization.add_safe_globals(runner_checkpoint_globals())
+
+
+def check_checkpoint(path: Union[str, os.PathLike]) -> None:
+    """Refuse a checkpoint holding globals beyond the allow-list, without unpickling it.
+
+    The pickle's opcodes are read (``torch.serialization.get_unsafe_globals_in_checkpoint``),
+    never executed. Files that are not zip checkpoints of ``torch.save`` (legacy format, other
+    formats) are left to ``torch.load``, which refuses unsafe content in them too.
+
+    Args:
+        path (str | os.PathLike): A local checkpoint file.
+
+    Raises:
+        UnsafeCheckpointError: naming the file and every global it holds beyond the allow-list.
+        RuntimeError: if the file is a zip checkpoint cut short (e.g. written by a run that was
+            killed, or on a full disk).
+    """
+    path = os.fspath(path)
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except ValueError:  # not a zip checkpoint: torch.load decides
+        return
+    except (RuntimeError, OSError) as err:
+        # torch reports a zip cut short as RuntimeError or OSError (EINVAL) depending on where
+        # it was cut; a missing or unreadable file is not that.
+        if not os.path.isfile(path) or isinstance(err, PermissionError):
+            raise
+        raise RuntimeError(
+            f'{path} is not a complete checkpoint ({str(err).splitlines()[0]}): it was probably '
+            'cut short (a run killed while writing it, or a full disk); load an earlier '
+            'checkpoint') from err
+    if unsafe:
+        raise UnsafeCheckpointError(
+            f"{path} holds {', '.join(sorted(unsafe))}, which rsb_mm does not unpickle: "
+            'checkpoints load with torch.load(weights_only=True) and an allow-list of what '
+            'MMEngine runner checkpoints hold (tensors, containers, numbers, numpy arrays, '
+            "MMEngine's HistoryBuffer), because unpickling anything else can run arbitrary code. "
+            'If you trust the file, extract its tensors in a separate step and load those')

@@ -108,6 +108,27 @@ def test_config_matches_recipe_table(name):
 
 
 @pytest.mark.parametrize('name', sorted(TABLE))
+def test_config_survives_faults(name):
+    """Exact mid-epoch resume, atomic and bounded checkpoints, unreadable images named, NaN
+    losses stopped, a dead rank not waited for forever (README, "When things go wrong")."""
+    cfg = _load(name)
+    assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop'
+    assert 'by_epoch' not in cfg.train_cfg  # MMEngine refuses `type` with `by_epoch`
+    assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_interval) == (TABLE[name]['epochs'], 1)
+    ckpt = cfg.default_hooks.checkpoint
+    assert ckpt.type == 'AtomicCheckpointHook'
+    assert (ckpt.interval, ckpt.max_keep_ckpts, ckpt.iter_interval,
+            ckpt.max_keep_iter_ckpts) == (1, 3, 200, 1)
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert hooks['NonFiniteLossHook'].action == 'stop'
+    assert 'UnreadableImageCountHook' in hooks
+    loader = cfg.train_dataloader.dataset.pipeline[0]
+    assert loader.type == 'LoadImageFromFileChecked' and loader.on_error == 'raise'
+    assert loader.color_type == 'color_ignore_orientation'
+    assert cfg.env_cfg.dist_cfg.timeout == 1800
+
+
+@pytest.mark.parametrize('name', sorted(TABLE))
 def test_config_builds(name):
     """Every type named in the config resolves: model, pipeline, optimizer, scheduler."""
     import torch

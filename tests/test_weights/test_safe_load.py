@@ -65,3 +65,47 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     torch.save({'x': _ReachTofile()}, path)
     with pytest.raises(pickle.UnpicklingError, match='tofile'):
         torch.load(path)
+
+
+def test_check_checkpoint_names_the_file_and_every_global_without_running_it(tmp_path):
+    import os
+
+    from rsb_mm.weights.safe_load import UnsafeCheckpointError, check_checkpoint
+
+    class _System:
+
+        def __reduce__(self):
+            return (os.system, ('touch ' + str(tmp_path / 'pwned2'), ))
+
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'meta': _Exploit(str(marker)),
+                'hub': _System()}, path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        check_checkpoint(path)
+    message = str(err.value)
+    assert message.startswith(str(path))
+    assert 'io.open' in message and 'system' in message  # every global, not only the first
+    assert 'weights_only=True' in message
+    assert isinstance(err.value, pickle.UnpicklingError)
+    assert not marker.exists() and not (tmp_path / 'pwned2').exists()
+
+
+def test_check_checkpoint_passes_runner_checkpoints_and_refuses_truncated_ones(tmp_path):
+    from rsb_mm.weights.safe_load import check_checkpoint
+
+    buffer = HistoryBuffer()
+    buffer.update(1.0)
+    path = tmp_path / 'ok.pth'
+    torch.save(dict(meta=dict(seed=np.int64(3)), message_hub=dict(scalars={'loss': buffer}),
+                    state_dict={'w': torch.ones(64, 64)}), path)
+    check_checkpoint(path)
+    data = path.read_bytes()
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(RuntimeError, match='cut.pth is not a complete checkpoint'):
+        check_checkpoint(cut)
+    # not a zip checkpoint at all: left to torch.load
+    other = tmp_path / 'empty.pth'
+    other.write_bytes(b'')
+    check_checkpoint(other)

@@ -17,7 +17,10 @@ data_preprocessor = dict(
 # timm's loader ignores EXIF orientation (PIL open + convert('RGB')); mmcv applies it unless
 # told not to. Same pixels as timm, as tests/test_datasets/test_transforms check.
 train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    # LoadImageFromFile's pixels; an unreadable file stops the run naming the file and its
+    # index, or with on_error='skip' is replaced by another image and counted per epoch.
+    dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
+         on_error='raise'),
     # timm's RandomResizedCropAndInterpolation, interpolation drawn per image
     dict(type='TimmRandomResizedCrop', scale=train_size, interpolation='random'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
