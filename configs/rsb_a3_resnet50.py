@@ -30,7 +30,4 @@ model = dict(
 
 optim_wrapper = dict(optimizer=dict(lr=8e-3, weight_decay=0.02))
 param_scheduler = dict(t_initial=100)
-# Resumes mid-epoch at the exact batch and random state (`--resume auto`); the schedule's
-# by_epoch=True loop restarts interrupted epochs from their first batch.
-train_cfg = dict(
-    _delete_=True, type='ResumableEpochBasedTrainLoop', max_epochs=100, val_interval=1)
+train_cfg = dict(max_epochs=100)

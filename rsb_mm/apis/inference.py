@@ -39,7 +39,10 @@ def _pipeline_cfg(model: nn.Module, from_array: bool) -> list:
         raise ValueError('the model\'s config has no test_dataloader.dataset.pipeline') from err
     if from_array:
         # The image is already decoded; the rest of the pipeline runs as written.
-        pipeline = [t for t in pipeline if t.get('type') != 'LoadImageFromFile']
+        pipeline = [
+            t for t in pipeline
+            if t.get('type') not in ('LoadImageFromFile', 'LoadImageFromFileChecked')
+        ]
     return pipeline
 
 

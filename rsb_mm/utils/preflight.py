@@ -111,6 +111,18 @@ def _check_paths(cfg: Config) -> List[str]:
             continue
         for key, dataset in _datasets(f'{loader_key}.dataset', loader.get('dataset')):
             problems += _path_problems(key, dataset)
+    # MMDetection's CocoMetric reads its own ann_file, only once the evaluation loop is built:
+    # after the training set has loaded, if data_root moved and the evaluator's path did not.
+    for key in ('val_evaluator', 'test_evaluator'):
+        if key == 'val_evaluator' and cfg.get('val_cfg', None) is None:
+            continue
+        evaluator = cfg.get(key, None) or []
+        metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+        for i, metric in enumerate(metrics):
+            ann_file = metric.get('ann_file', None) if isinstance(metric, dict) else None
+            if isinstance(ann_file, str) and ann_file and not osp.exists(ann_file):
+                where = f'{key}[{i}]' if len(metrics) > 1 else key
+                problems.append(f"{where}.ann_file = '{ann_file}': no such file")
     return problems
 
 

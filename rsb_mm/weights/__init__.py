@@ -1,4 +1,5 @@
-from .safe_load import allow_runner_checkpoints, restricted_getattr, runner_checkpoint_globals
+from .safe_load import (UnsafeCheckpointError, allow_runner_checkpoints, check_checkpoint,
+                        restricted_getattr, runner_checkpoint_globals)
 from .strict_pretrained import (StrictLoadError, StrictPretrainedInit, load_checkpoint_strict,
                                 load_state_dict_strict)
 from .convert import (STATE_DICT_KEYS, ConversionReport, WeightsMappingError, check_state_dict,
@@ -10,7 +11,8 @@ from .publish import (PUBLISH_META_KEYS, PublishedFiles, publish_checkpoint, sha
                       strip_checkpoint)
 
 __all__ = [
-    'allow_runner_checkpoints', 'restricted_getattr', 'runner_checkpoint_globals',
+    'UnsafeCheckpointError', 'allow_runner_checkpoints', 'check_checkpoint', 'restricted_getattr',
+    'runner_checkpoint_globals',
     'StrictLoadError', 'StrictPretrainedInit', 'load_checkpoint_strict', 'load_state_dict_strict',
     'ARCHS', 'FORMATS', 'ResNetArch', 'arch_settings', 'head_key_map', 'key_map',
     'timm_head_shapes', 'timm_key_shapes', 'STATE_DICT_KEYS', 'ConversionReport',

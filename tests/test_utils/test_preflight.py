@@ -158,3 +158,15 @@ def test_split_folders_are_checked_only_for_imagenet_style_data_sets(data_root):
     with pytest.raises(ConfigError, match="train_dataloader.dataset.split = 'trainval': no "
                        'folder'):
         check_config(cfg)
+
+
+def test_missing_evaluator_ann_file_is_named(data_root, tmp_path):
+    # a detection config whose data_root moved but whose CocoMetric still points elsewhere
+    missing = str(tmp_path / 'coco' / 'annotations' / 'instances_val2017.json')
+    cfg = _cfg(data_root, val_evaluator=dict(type='CocoMetric', ann_file=missing),
+               test_evaluator=[dict(type='Accuracy'), dict(type='CocoMetric', ann_file=missing)])
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert f"val_evaluator.ann_file = '{missing}': no such file" in msg
+    assert f"test_evaluator[1].ann_file = '{missing}': no such file" in msg

@@ -23,7 +23,9 @@ param_scheduler = dict(
     cooldown_t=0,  # timm's RSB runs used its default of 10 extra epochs at lr_min
     by_epoch=True)
 
-train_cfg = dict(by_epoch=True, max_epochs=600, val_interval=1)
+# Resumes mid-epoch at the exact batch and random state (`--resume auto`), where MMEngine's
+# EpochBasedTrainLoop restarts an interrupted epoch from its first batch.
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=600, val_interval=1)
 
 # The recipe's lr is for a global batch of 2048 (4 GPUs x 512); with --auto-scale-lr another
 # global batch scales it linearly.

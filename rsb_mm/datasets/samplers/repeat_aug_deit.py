@@ -63,10 +63,11 @@ Resuming: MMEngine's ``EpochBasedTrainLoop`` (mmengine 0.10.x) saves and
 resumes at epoch granularity for the data order: after a resume,
 ``DistSamplerSeedHook`` calls ``set_epoch(epoch)`` and the loop restarts that
 epoch's data from its first batch (it does not skip the batches already seen,
-unlike ``IterBasedTrainLoop``, which advances its dataloader iterator). MMEngine
-offers no sampler hook for a mid-epoch start, so none is provided here; a resume
-from an epoch-end checkpoint reproduces timm's order exactly, as timm's own
-``--resume`` does.
+unlike ``IterBasedTrainLoop``, which advances its dataloader iterator). rsb_mm's
+``ResumableEpochBasedTrainLoop`` (``rsb_mm/engine/runners/resumable_loop.py``, the loop of
+the pretraining configs) resumes mid-epoch: it skips the batches already consumed at the
+sampler level, so the order after a resume is timm's order from that batch on; a resume from
+an epoch-end checkpoint reproduces timm's order exactly, as timm's own ``--resume`` does.
 """
 import logging
 import math

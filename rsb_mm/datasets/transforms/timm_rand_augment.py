@@ -33,6 +33,7 @@ from typing import Dict, Sequence, Union
 
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
+from timm.data.auto_augment import posterize as timm_posterize
 from timm.data.auto_augment import rand_augment_transform
 from timm.data.constants import IMAGENET_DEFAULT_MEAN
 from timm.data.transforms import str_to_pil_interp
@@ -81,6 +82,28 @@ def timm_rand_augment_hparams(img_size: Union[int, Sequence[int]] = 224,
     return hparams
 
 
+def posterize_pillow_any(img, bits_to_keep: int, **kwargs):
+    """timm's ``posterize`` with the output Pillow < 13 gave for 0 bits: a black image.
+
+    timm's ``PosterizeIncreasing`` maps magnitude 10 to 0 bits (``4 - int(10 / 10 * 4)``); a
+    magnitude std of 0.5 draws it now and then (m9 about 2% of the draws, m7 almost never).
+    Pillow up to 12 turned 0 bits into a mask of 0 (a black image); Pillow 13 raises
+    "bits must be between or equal to 1 and 8", which would stop a training run in its
+    data loader. This keeps the older output, the one the paper's runs saw.
+
+    Args:
+        img (PIL.Image.Image): Image.
+        bits_to_keep (int): Bits kept per channel.
+        **kwargs: Ignored (timm passes the fill colour and interpolation to every op).
+
+    Returns:
+        PIL.Image.Image: The posterized image.
+    """
+    if bits_to_keep <= 0:
+        return img.point(lambda _: 0)
+    return timm_posterize(img, bits_to_keep, **kwargs)
+
+
 def build_timm_rand_augment(config_str: str, hparams: Dict):
     """Build timm's ``RandAugment`` from ``config_str``, a ValueError for a bad string.
 
@@ -108,10 +131,14 @@ def build_timm_rand_augment(config_str: str, hparams: Dict):
         raise ValueError(f'config_str has sections timm would silently ignore {skipped}, got '
                          f'{config_str!r}')
     try:
-        return rand_augment_transform(config_str, hparams)
+        augment = rand_augment_transform(config_str, hparams)
     except (AssertionError, ValueError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f'config_str is not a valid timm RandAugment string, got '
                          f'{config_str!r} ({type(e).__name__}: {e})') from e
+    for op in augment.ops:
+        if op.aug_fn is timm_posterize:
+            op.aug_fn = posterize_pillow_any
+    return augment
 
 
 @TRANSFORMS.register_module()

@@ -173,3 +173,26 @@ def test_in_compose_from_config(tmp_path):
         # PackInputs keeps MMCV's BGR channel order, CHW.
         np.testing.assert_array_equal(packed['inputs'].numpy().transpose(1, 2, 0)[..., ::-1],
                                       expected)
+
+
+def test_posterize_to_zero_bits_gives_black_not_an_error():
+    """Magnitude 10 of PosterizeIncreasing is 0 bits: Pillow >= 13 raises there, Pillow <= 12
+    (what timm's RSB runs used) gave a black image; so does ours, and the rest is timm's."""
+    from PIL import Image
+    from timm.data.auto_augment import AugmentOp
+
+    from rsb_mm.datasets.transforms.timm_rand_augment import (build_timm_rand_augment,
+                                                              posterize_pillow_any)
+    augment = build_timm_rand_augment('rand-m9-mstd0.5-inc1', timm_rand_augment_hparams(32))
+    ops = [op for op in augment.ops if op.name == 'PosterizeIncreasing']
+    assert len(ops) == 1 and ops[0].aug_fn is posterize_pillow_any
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(1, 256, (16, 16, 3), dtype=np.uint8))
+    op = ops[0]
+    op.prob, op.magnitude, op.magnitude_std = 1.0, 10, 0  # always, exactly 0 bits
+    assert np.asarray(op(img)).max() == 0
+    # 1..7 bits: exactly timm's posterize
+    timm_op = AugmentOp('PosterizeIncreasing', prob=1.0, magnitude=5)
+    ours = AugmentOp('PosterizeIncreasing', prob=1.0, magnitude=5)
+    ours.aug_fn = posterize_pillow_any
+    assert np.array_equal(np.asarray(ours(img)), np.asarray(timm_op(img)))
