@@ -249,3 +249,76 @@ def write_coco_split(root: str, split: str, samples: Sequence[Tuple[np.ndarray, 
                  categories=[dict(id=c, name=n, supercategory='none')
                              for c, n in COCO_CATEGORIES]), f)
     return ann_file
+
+
+# The official archives' layouts: folder, pickle files per split, label key, meta file.
+_CIFAR_LAYOUTS = {
+    'cifar10': ('cifar-10-batches-py', {'train': [f'data_batch_{i}' for i in range(1, 6)],
+                                        'test': ['test_batch']}, 'labels', 'batches.meta'),
+    'cifar100': ('cifar-100-python', {'train': ['train'], 'test': ['test']}, 'fine_labels',
+                 'meta'),
+}
+
+
+def write_cifar_arrays(root: str, splits: Dict[str, Tuple[np.ndarray, Sequence[int]]],
+                       variant: str = 'cifar10') -> Dict[str, int]:
+    """Write given 32 x 32 images as the official CIFAR-10 / CIFAR-100 python pickles.
+
+    Each pickle holds ``data`` (N x 3072 uint8: the R, G and B planes of each image, row
+    major), the labels (``labels``, CIFAR-100: ``fine_labels`` and ``coarse_labels``),
+    ``filenames`` and ``batch_label``; CIFAR-10's train images are dealt over the five
+    ``data_batch_*`` files in turn. The meta file lists all 10 / 100 class names.
+
+    Args:
+        root (str): Data root; the pickles go to ``root/cifar-10-batches-py`` or
+            ``root/cifar-100-python``.
+        splits (dict): ``{'train': (images, labels), 'test': (images, labels)}`` with
+            ``(N, 32, 32, 3)`` uint8 RGB images; either split may be left out.
+        variant (str): 'cifar10' or 'cifar100'. Defaults to 'cifar10'.
+
+    Returns:
+        dict[str, int]: Number of images written per split.
+    """
+    import pickle
+    if variant not in _CIFAR_LAYOUTS:
+        raise ValueError(f'variant must be one of {sorted(_CIFAR_LAYOUTS)}, got {variant!r}')
+    folder_name, files, label_key, meta_name = _CIFAR_LAYOUTS[variant]
+    num_classes = 10 if variant == 'cifar10' else 100
+    folder = osp.join(root, folder_name)
+    os.makedirs(folder, exist_ok=True)
+    counts = {}
+    for split, (images, labels) in splits.items():
+        if split not in files:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        images = np.asarray(images)
+        labels = [int(v) for v in labels]
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
+            raise ValueError(f'{split}: images must be (N, 32, 32, 3) uint8, got '
+                             f'{images.shape} {images.dtype}')
+        if len(labels) != len(images) or any(not 0 <= v < num_classes for v in labels):
+            raise ValueError(f'{split}: need {len(images)} labels in [0, {num_classes}), got '
+                             f'{len(labels)}')
+        for j, name in enumerate(files[split]):
+            idx = list(range(j, len(labels), len(files[split])))
+            data = images[idx].transpose(0, 3, 1, 2).reshape(len(idx), 3072)
+            entry = {
+                'batch_label': f'{split} batch {j + 1} of {len(files[split])}',
+                label_key: [labels[i] for i in idx],
+                'data': np.ascontiguousarray(data, dtype=np.uint8),
+                'filenames': [f'{split}_{i:05d}.png' for i in idx],
+            }
+            if variant == 'cifar100':
+                entry['coarse_labels'] = [labels[i] // 5 for i in idx]
+            with open(osp.join(folder, name), 'wb') as f:
+                pickle.dump(entry, f, protocol=2)
+        counts[split] = len(labels)
+    from mmpretrain.datasets.categories import CIFAR10_CATEGORIES, CIFAR100_CATEGORIES
+    if variant == 'cifar10':
+        meta = {'label_names': list(CIFAR10_CATEGORIES), 'num_cases_per_batch': 10000,
+                'num_vis': 3072}
+    else:
+        meta = {'fine_label_names': list(CIFAR100_CATEGORIES),
+                'coarse_label_names': [f'coarse_{i}' for i in range(20)]}
+    with open(osp.join(folder, meta_name), 'wb') as f:
+        pickle.dump(meta, f, protocol=2)
+    return counts

@@ -58,3 +58,29 @@ def test_array_writers_name_bad_input(tmp_path):
     with pytest.raises(ValueError, match='category_id 12 '):  # 12 is a gap in COCO's ids
         write_coco_split(str(tmp_path), 'val2017',
                          [(img, [(12, [0, 0, 2, 2], [0, 0, 2, 0, 2, 2])])])
+
+
+@pytest.mark.parametrize('variant', ['cifar10', 'cifar100'])
+def test_cifar_arrays_read_back_with_rsb_mm_cifar(tmp_path, variant):
+    import rsb_mm  # noqa: F401
+    from rsb_mm.datasets import CIFAR10Offline, CIFAR100Offline
+    from rsb_mm.testing.tiny_datasets import write_cifar_arrays
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+    labels = [3, 1, 4, 1, 5, 9, 2]
+    counts = write_cifar_arrays(str(tmp_path), {'train': (images, labels),
+                                                'test': (images[:2], labels[:2])}, variant)
+    assert counts == {'train': 7, 'test': 2}
+    cls = CIFAR10Offline if variant == 'cifar10' else CIFAR100Offline
+    dataset = cls(data_root=str(tmp_path), split='train', pipeline=[])
+    assert len(dataset) == 7
+    found = set()
+    for i in range(7):
+        info = dataset.get_data_info(i)
+        # the reader gives BGR (like a loaded file); find the RGB image it came from
+        j = next(j for j in range(7) if np.array_equal(info['img'][..., ::-1], images[j]))
+        assert info['gt_label'] == labels[j]
+        found.add(j)
+    assert found == set(range(7))
+    with pytest.raises(ValueError, match='labels in'):
+        write_cifar_arrays(str(tmp_path), {'train': (images, [10] * 7)}, 'cifar10')
