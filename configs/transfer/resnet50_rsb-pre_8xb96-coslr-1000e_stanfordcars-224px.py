@@ -1,0 +1,14 @@
+# Fine-tune an RSB ResNet-50 at 224 on Stanford Cars (8,144 train / 8,041 test images, 196 classes).
+# The paper's results (Table 5) and the commands: configs/transfer/README.md.
+# The backbone checkpoint: --cfg-options model.backbone.init_cfg.checkpoint=PATH
+_base_ = [
+    '../_base_/models/resnet50_rsb_ft.py',
+    '../_base_/datasets/stanfordcars_bs96_ft-224px.py',
+    '../_base_/schedules/transfer_bs768_sgd_coslr.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(head=dict(num_classes=196))
+# Save at the schedule's evaluation interval; no "best" checkpoint: the evaluation set is the
+# test set, so the run reports its last epoch (choosing an epoch on it would tune on the test).
+default_hooks = dict(checkpoint=dict(interval=10, save_best=None))
