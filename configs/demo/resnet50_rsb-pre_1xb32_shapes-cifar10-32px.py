@@ -1,7 +1,7 @@
 # The demo's fine-tuning (tools/demo.py): the CIFAR-10 transfer config
 # (configs/transfer/resnet50_rsb-pre_8xb96-coslr-1000e_cifar10-224px.py: SGD, cosine,
 # Mixup/CutMix, RandAugment m9, the backbone loaded strictly) on a CIFAR-10-format set of
-# outlined shapes, scaled down: 32 px (no upsampling to 224), one process x 32, a few epochs,
+# shapes (20 a class), scaled down: 32 px (no upsampling to 224), one process x 32, a few epochs,
 # the default sampler (repeated augmentation cuts an epoch to a multiple of 256 images: the
 # demo's set is smaller). The checkpoint comes with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH   (or init_cfg=None: random init)
@@ -29,6 +29,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=0.01))
-param_scheduler = dict(t_initial=8, warmup_t=1)
-train_cfg = dict(max_epochs=8, val_interval=1)
+param_scheduler = dict(t_initial=10, warmup_t=1)
+train_cfg = dict(max_epochs=10, val_interval=1)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -35,12 +35,12 @@ class DemoSize(NamedTuple):
     detection_epochs: int
 
 
-#: About 10 minutes on 2 CPU cores.
+#: About 10-12 minutes on 2 CPU cores (12m15s measured while other jobs shared them).
 FULL = DemoSize(
     data=DemoDataSize(image_size=32, pretrain_train_per_class=200, pretrain_val_per_class=25,
-                      finetune_train_per_class=10, finetune_test_per_class=25,
+                      finetune_train_per_class=20, finetune_test_per_class=25,
                       detection_size=128, detection_train_images=64, detection_val_images=16),
-    pretrain_epochs=12, finetune_epochs=8, detection_epochs=4)
+    pretrain_epochs=12, finetune_epochs=10, detection_epochs=4)
 #: The CI-sized run of the tests: every stage, a few iterations.
 QUICK = DemoSize(
     data=DemoDataSize(image_size=32, pretrain_train_per_class=8, pretrain_val_per_class=2,
@@ -208,7 +208,8 @@ def run_demo(work_dir: str,
     start = time.time()
     work_dir = osp.abspath(work_dir)
     say(f'rsb_mm demo in {work_dir}: data, RSB pretraining ({gpus} processes), fine-tuning '
-        f'(pretrained vs random init), Faster R-CNN')
+        f'(pretrained vs random init), Faster R-CNN; '
+        + ('about 10-12 minutes on 2 CPU cores' if size == FULL else 'a few iterations each'))
     data: DemoData = write_demo_data(osp.join(work_dir, 'data'), size.data, seed=seed)
     say(f'[data] written: {data.imagenet}, {data.cifar10}, {data.coco}')
 
