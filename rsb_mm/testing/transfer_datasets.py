@@ -24,12 +24,12 @@ import hashlib
 import json
 import os
 import os.path as osp
-import pickle
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .tiny_datasets import IMAGENET_WNIDS, _crop_resize, _save_jpeg, sample_photos
+from .tiny_datasets import (IMAGENET_WNIDS, _crop_resize, _save_jpeg, sample_photos,
+                            write_cifar_arrays)
 
 __all__ = [
     'CIFAR_NUM_CLASSES', 'FLOWERS102_NUM_CLASSES', 'STANFORDCARS_NUM_CLASSES',
@@ -147,48 +147,15 @@ def write_cifar(root: str,
     _check_count('num_classes', num_classes, 1, CIFAR_NUM_CLASSES[variant])
     per_class = {'train': 2, 'test': 1, **(images_per_class or {})}
     rng = np.random.default_rng(seed)
-    from mmpretrain.datasets.categories import CIFAR10_CATEGORIES, CIFAR100_CATEGORIES
-    counts = {}
-    if variant == 'cifar10':
-        folder = osp.join(root, 'cifar-10-batches-py')
-        files = {'train': [f'data_batch_{i}' for i in range(1, 6)], 'test': ['test_batch']}
-        label_key = 'labels'
-    else:
-        folder = osp.join(root, 'cifar-100-python')
-        files = {'train': ['train'], 'test': ['test']}
-        label_key = 'fine_labels'
-    os.makedirs(folder, exist_ok=True)
+    splits = {}
     for split in ('train', 'test'):
         _check_count(f'images_per_class[{split!r}]', per_class[split], 0)
         labels = [k for _ in range(per_class[split]) for k in range(num_classes)]
         images = _images(len(labels), labels, 32, rng, signal)
-        for j, name in enumerate(files[split]):
-            idx = list(range(j, len(labels), len(files[split])))
-            # R, G and B planes of each image, row-major: the official 3072-byte rows.
-            data = np.stack([images[i].transpose(2, 0, 1).reshape(-1) for i in idx]) if idx \
-                else np.zeros((0, 3072), np.uint8)
-            entry = {
-                'batch_label': f'{split} batch {j + 1} of {len(files[split])}',
-                label_key: [labels[i] for i in idx],
-                'data': data.astype(np.uint8),
-                'filenames': [f'tiny_{split}_{i:05d}.png' for i in idx],
-            }
-            if variant == 'cifar100':
-                entry['coarse_labels'] = [labels[i] // 5 for i in idx]
-            with open(osp.join(folder, name), 'wb') as f:
-                pickle.dump(entry, f, protocol=2)
-        counts[split] = len(labels)
-    if variant == 'cifar10':
-        meta_name = 'batches.meta'
-        meta = {'label_names': list(CIFAR10_CATEGORIES), 'num_cases_per_batch': 10000,
-                'num_vis': 3072}
-    else:
-        meta_name = 'meta'
-        meta = {'fine_label_names': list(CIFAR100_CATEGORIES),
-                'coarse_label_names': [f'coarse_{i}' for i in range(20)]}
-    with open(osp.join(folder, meta_name), 'wb') as f:
-        pickle.dump(meta, f, protocol=2)
-    return counts
+        splits[split] = (np.stack(images) if images else np.zeros((0, 32, 32, 3), np.uint8),
+                         labels)
+    # The pickle layout (data rows, labels, batches, meta) is tiny_datasets' writer's.
+    return write_cifar_arrays(root, splits, variant)
 
 
 def _savemat(path: str, content: Dict) -> None:
