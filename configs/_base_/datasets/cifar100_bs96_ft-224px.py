@@ -1,37 +1,12 @@
 # CIFAR-100 (fine labels): the python pickles of cifar-100-python.tar.gz,
-# data/cifar100/cifar-100-python/
-# 50,000 train / 10,000 test images of 32 x 32, upsampled to 224 by the crop (train) and the
-# resize (test), as DeiT fine-tunes CIFAR. The images come as arrays (BGR, like a loaded file),
-# so the pipelines are the shared ones without LoadImageFromFile.
-_base_ = ['./transfer_bs96_224px.py']
+# data/cifar100/cifar-100-python/. Everything else (32 x 32 arrays upsampled to 224, the
+# pipelines, the loaders) as CIFAR-10's base.
+_base_ = ['./cifar10_bs96_ft-224px.py']
 
 data_preprocessor = dict(num_classes=100)
 
-train_pipeline = [
-    dict(type='TimmRandomResizedCrop', scale=224, interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='TimmRandAugment', config_str='rand-m9-mstd0.5-inc1', img_size=224,
-         interpolation='bicubic'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-
-train_dataloader = dict(
-    dataset=dict(
-        type='CIFAR100Offline',
-        data_root='data/cifar100',
-        split='train',
-        data_prefix='cifar-100-python',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        type='CIFAR100Offline',
-        data_root='data/cifar100',
-        split='test',
-        data_prefix='cifar-100-python',
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
+cifar100 = dict(type='CIFAR100Offline', data_root='data/cifar100',
+                data_prefix='cifar-100-python')
+train_dataloader = dict(dataset=cifar100)
+val_dataloader = dict(dataset=cifar100)
+test_dataloader = dict(dataset=cifar100)
