@@ -30,16 +30,18 @@ Why our own instead of ``timm.optim.Lamb``:
   with ``max_grad_norm=None``.
 
 * ``fused=True`` (opt-in) trades the bit-exactness for speed: each
-  parameter of at least ``FUSED_MIN_NUMEL`` elements gets its whole update
-  (moments, bias corrections, denominator, caution, weight decay, the two
-  norms, the trust ratio and the final ``p -= lr * ratio * u``) from one
-  ``torch.compile``-d function (``lamb_tensor_fused_``): inductor turns it
-  into two loops over the tensor (a vectorised C++ kernel on CPU, Triton on
-  GPU) instead of ~15 passes. The global clip and the per-tensor norms keep
-  timm's semantics; only the rounding differs (<= 1e-5 relative on ResNet-50,
-  tested). It needs a working ``torch.compile`` (a C++ compiler on CPU,
-  Triton on GPU) and compiles on the first step (seconds to a minute per
-  combination of options; see benchmarks/bench_lamb.py).
+  parameter of at least ``FUSED_MIN_NUMEL`` elements gets its moments, bias
+  corrections, denominator, caution, weight decay and both norms from one
+  ``torch.compile``-d function (``lamb_tensor_fused_``: one loop over the
+  tensor, a vectorised C++ kernel on CPU, Triton on GPU), which writes the
+  update into a scratch buffer kept across steps; one ``addcmul_`` then
+  applies ``-lr * trust_ratio``. Two passes instead of ~15, and no
+  temporaries allocated per step. The global clip and the per-tensor norms
+  keep timm's semantics; only the rounding differs (<= 1e-5 relative on
+  ResNet-50 after 20 steps, tested). It needs a working ``torch.compile``
+  (a C++ compiler on CPU, Triton on GPU) and compiles on the first step
+  (seconds to a minute per combination of options; see
+  benchmarks/bench_lamb.py).
 
 Registered in ``mmpretrain.registry.OPTIMIZERS`` as ``MultiTensorLamb``::
 
@@ -295,61 +297,79 @@ def lamb_block_(params: List[Tensor],
 
 
 def lamb_tensor_fused_(param: Tensor, grad: Tensor, exp_avg: Tensor,
-                       exp_avg_sq: Tensor, clip_factor: Tensor,
+                       exp_avg_sq: Tensor, update: Tensor, inv_clip: Tensor,
                        hyper: Tensor, *, lerp: bool, decay: bool,
                        decoupled: bool, adapt: bool, trust_clip: bool,
-                       caution: bool) -> None:
-    """One LAMB step on one flat tensor, in place, written to be compiled.
+                       caution: bool) -> Tensor:
+    """Moments, update and trust ratio of one flat tensor, written to be compiled.
 
-    The arithmetic of timm's ``_single_tensor_lamb`` for one parameter, as
-    one expression graph that ``torch.compile`` fuses into two loops (the
-    moments, the update and both norms; then the weight update). Float
-    hyper-parameters come in one tensor so that a changing lr or bias
-    correction does not recompile; the booleans are static (one compiled
-    variant per combination used).
+    The arithmetic of timm's ``_single_tensor_lamb`` for one parameter as
+    one expression graph, which ``torch.compile`` fuses into a single loop:
+    it updates the moments in place, writes the update (weight decay and
+    caution included, trust ratio not) into ``update`` and reduces both
+    norms on the way. The caller finishes with
+    ``param.addcmul_(update, <returned scale>)``.
+
+    Why not the weight update in the same compiled function: inductor then
+    materialises the update in a temporary it allocates on every call, and
+    on CPU a freshly allocated tensor of megabytes is fresh pages from the
+    OS (glibc hands large blocks back), whose page faults cost ~40% of the
+    step on ResNet-50 when other code allocates in between, as in training.
+    ``update`` is a scratch buffer the optimizer keeps.
+
+    Divisions by the clip factor and the bias corrections are
+    multiplications by their reciprocals (one division per element is
+    left): the loop is bound by arithmetic as much as by memory. ``lerp`` is
+    spelt ``m + beta3 * (g - m)``, ATen's formula for weights below 0.5.
 
     Args:
         param, grad, exp_avg, exp_avg_sq (Tensor): 1-D contiguous views of
-            the same length; ``grad`` is not modified.
-        clip_factor (Tensor): 0-dim divisor of the gradient (1 for none).
+            the same length; ``grad`` is not modified, ``param`` only by
+            decoupled weight decay.
+        update (Tensor): 1-D scratch of the same length, overwritten.
+        inv_clip (Tensor): 0-dim reciprocal of the global clip factor.
         hyper (Tensor): ``[lr, beta1, beta2, 1 - beta2, beta3,
-            bias_correction1, sqrt(bias_correction2), eps, weight_decay,
-            decoupled_wd_scale * weight_decay]``, each computed in double
-            and rounded once, as timm's Python-float scalars are.
+            1 / bias_correction1, 1 / sqrt(bias_correction2), eps,
+            weight_decay, decoupled_wd_scale * weight_decay]``, each
+            computed in double and rounded once.
         lerp (bool): ``beta3 == 1 - beta1`` (timm's ``lerp_`` branch).
         decay (bool): ``weight_decay != 0``.
         decoupled (bool): Decay the weights instead of adding to the update.
         adapt (bool): Apply the trust ratio.
         trust_clip, caution (bool): As timm's ``lamb``.
+
+    Returns:
+        Tensor: 0-dim ``-lr * trust_ratio`` (``-lr`` without ``adapt``).
     """
-    (lr, beta1, beta2, one_minus_beta2, beta3, bias_correction1,
-     sqrt_bias_correction2, eps, weight_decay,
+    (lr, beta1, beta2, one_minus_beta2, beta3, inv_bias_correction1,
+     inv_sqrt_bias_correction2, eps, weight_decay,
      decoupled_decay_step) = hyper.unbind(0)
-    grad = grad / clip_factor
+    grad = grad * inv_clip
     if lerp:
-        exp_avg.lerp_(grad, beta3)
+        exp_avg.add_((grad - exp_avg) * beta3)
     else:
         exp_avg.mul_(beta1).add_(grad * beta3)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=one_minus_beta2)
-    update = (exp_avg / bias_correction1) / (
-        exp_avg_sq.sqrt() / sqrt_bias_correction2 + eps)
+    new_update = (exp_avg * inv_bias_correction1) / (
+        exp_avg_sq.sqrt() * inv_sqrt_bias_correction2 + eps)
     if caution:
-        mask = (update * grad > 0).to(grad.dtype)
-        update = update * (mask / mask.mean().clamp(min=1e-3))
+        mask = (new_update * grad > 0).to(grad.dtype)
+        new_update = new_update * (mask / mask.mean().clamp(min=1e-3))
     if decay:
         if decoupled:
             param.sub_(param * decoupled_decay_step)
         else:
-            update = update + param * weight_decay
-    if adapt:
-        w_norm = torch.linalg.vector_norm(param)
-        u_norm = torch.linalg.vector_norm(update)
-        ratio = torch.where(
-            w_norm > 0, torch.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
-        if trust_clip:
-            ratio = torch.clamp(ratio, max=1.0)
-        update = update * ratio
-    param.sub_(update * lr)
+            new_update = new_update + param * weight_decay
+    update.copy_(new_update)
+    if not adapt:
+        return -lr
+    w_norm = torch.linalg.vector_norm(param)
+    u_norm = torch.linalg.vector_norm(new_update)
+    ratio = torch.where(
+        w_norm > 0, torch.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
+    if trust_clip:
+        ratio = torch.clamp(ratio, max=1.0)
+    return -lr * ratio
 
 
 _COMPILED: Dict[str, Callable[..., None]] = {}
@@ -444,12 +464,14 @@ class MultiTensorLamb(Optimizer):
             each op over the whole group. Defaults to 65536.
         fused (bool): Update each parameter of at least
             ``FUSED_MIN_NUMEL`` elements (contiguous, with contiguous
-            gradient and state) with one ``torch.compile``-d function instead
-            of the exact foreach passes: on ResNet-50 on CPU about 1.7x the
-            exact path's speed (2.7-2.9x timm's Lamb), but not bit-exact with timm (rounding only: <= 1e-5
-            relative after training), and the first step compiles (needs a
-            C++ compiler on CPU, Triton on GPU). Not part of the state dict,
-            which is the same either way. Defaults to False.
+            gradient and state) with one ``torch.compile``-d function
+            instead of the exact foreach passes: on ResNet-50 on CPU about
+            2x the exact path's speed (3.3-3.6x timm's Lamb, see
+            benchmarks/README.md), but not bit-exact with timm (rounding
+            only: <= 1e-5 relative after training), and the first step
+            compiles (needs a C++ compiler on CPU, Triton on GPU). Not part
+            of the state dict, which is the same either way.
+            Defaults to False.
     """
 
     def __init__(self,
@@ -556,6 +578,16 @@ class MultiTensorLamb(Optimizer):
             offset += p.numel()
         return views
 
+    def _fused_scratch(self, kind: Tuple[torch.device, torch.dtype],
+                       numel: int) -> Tensor:
+        """A flat scratch of ``numel`` elements of ``kind`` (device, dtype),
+        kept across steps (not part of the state)."""
+        # not set by __init__ alone: a pickled optimizer comes back without it
+        buffers = self.__dict__.setdefault('_fused_update', {})
+        if kind not in buffers or buffers[kind].numel() < numel:
+            buffers[kind] = torch.empty(numel, dtype=kind[1], device=kind[0])
+        return buffers[kind][:numel]
+
     def _fused_step(
         self, group: Dict[str, Any], params: List[Tensor],
         grads: List[Tensor], exp_avgs: List[Tensor],
@@ -577,7 +609,7 @@ class MultiTensorLamb(Optimizer):
             trust_clip=group['trust_clip'],
             caution=group['caution'])
         hypers: Dict[Tuple[torch.device, torch.dtype], Tensor] = {}
-        clips: Dict[torch.device, Tensor] = {}
+        inv_clips: Dict[torch.device, Tensor] = {}
         rest: Tuple[List[Tensor], ...] = ([], [], [], [])
         for tensors in zip(params, grads, exp_avgs, exp_avg_sqs):
             p = tensors[0]
@@ -590,15 +622,20 @@ class MultiTensorLamb(Optimizer):
             if kind not in hypers:
                 hypers[kind] = torch.tensor(
                     [group['lr'], beta1, beta2, 1 - beta2, beta3,
-                     bias_correction1, bias_correction2**0.5, group['eps'],
-                     weight_decay, (decoupled_wd_scale or 0.) * weight_decay],
+                     1 / bias_correction1, bias_correction2**-0.5,
+                     group['eps'], weight_decay,
+                     (decoupled_wd_scale or 0.) * weight_decay],
                     dtype=kind[1], device=p.device)
-            if p.device not in clips:
-                clips[p.device] = torch.ones(
+            if p.device not in inv_clips:
+                inv_clips[p.device] = torch.ones(
                     (), device=p.device) if clip_factor is None else \
-                    clip_factor.to(p.device)
-            fused_fn(*(t.detach().view(-1) for t in tensors),
-                     clips[p.device], hypers[kind], **flags)
+                    clip_factor.to(p.device).reciprocal()
+            flat = [t.detach().view(-1) for t in tensors]
+            update = self._fused_scratch(kind, flat[0].numel())
+            scale = fused_fn(*flat, update, inv_clips[p.device],
+                             hypers[kind], **flags)
+            # a 0-dim factor: no host sync on a GPU
+            flat[0].addcmul_(update, scale)
         return rest
 
     @torch.no_grad()
