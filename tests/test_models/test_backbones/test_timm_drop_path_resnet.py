@@ -252,3 +252,53 @@ def test_invalid_drop_path_rate_raises(rate):
     with pytest.raises(ValueError, match=re.escape(f'drop_path_rate must be in [0, 1), '
                                                    f'got {rate}')):
         ResNetTimmDropPath(depth=50, drop_path_rate=rate)
+
+
+def _conv_weights(module: nn.Module) -> List[torch.Tensor]:
+    return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_channels_last_keeps_weights_and_grads_nhwc_and_equals_nchw(timm_model, ours, x):
+    """channels_last=True (timm's --channels-last): weights NHWC from construction through
+    init_weights, load_state_dict and .to(); the same state dict keys and values; eval
+    outputs equal the NCHW model's up to rounding; gradients come back NHWC (the layout DDP's
+    buckets are built for)."""
+    torch.manual_seed(0)
+    nhwc = ResNetTimmDropPath(depth=50, drop_path_rate=RATE, channels_last=True)
+    weights = _conv_weights(nhwc)
+    assert len(weights) == 53
+    is_nhwc = [w.is_contiguous(memory_format=torch.channels_last) for w in weights]
+    assert all(is_nhwc)
+    # a 1x1 convolution's weight is contiguous both ways; the 3x3 and 7x7 ones are not
+    assert not all(w.is_contiguous() for w in weights)
+    nhwc.init_weights()
+    _with_timm_weights(nhwc, timm_model).to('cpu')
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in _conv_weights(nhwc))
+    assert list(nhwc.state_dict()) == list(ours.state_dict())
+    for key, value in nhwc.state_dict().items():
+        assert torch.equal(value, ours.state_dict()[key]), key
+
+    with torch.no_grad():
+        got, expected = nhwc(x), ours(x)
+    assert got[-1].is_contiguous(memory_format=torch.channels_last)
+    assert not got[-1].is_contiguous()
+    torch.testing.assert_close(got[-1], expected[-1], atol=1e-4, rtol=1e-4)
+
+    nhwc.train()
+    nhwc(x)[-1].sum().backward()
+    grads = [w.grad for w in _conv_weights(nhwc)]
+    assert all(g is not None and g.is_contiguous(memory_format=torch.channels_last)
+               for g in grads)
+
+
+def test_channels_last_through_config_and_invalid_value(x):
+    model = MODELS.build(_classifier_cfg(
+        dict(type='ResNetTimmDropPath', depth=50, drop_path_rate=RATE, channels_last=True)))
+    assert model.backbone.channels_last
+    assert all(w.is_contiguous(memory_format=torch.channels_last)
+               for w in _conv_weights(model))
+    model.eval()
+    with torch.no_grad():
+        assert model(x, mode='tensor').shape == (4, 10)
+    with pytest.raises(ValueError, match=re.escape("channels_last must be a bool, got 'yes'")):
+        ResNetTimmDropPath(depth=50, channels_last='yes')
