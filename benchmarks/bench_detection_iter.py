@@ -44,13 +44,14 @@ import copy
 import logging
 import os
 import os.path as osp
-import statistics
 import tempfile
 import time
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
 import torch
+from _timing import (clock, cpu_model, elapsed, median_phases, print_iteration_table,
+                     print_phase_table, rounds, seed_all)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RSB_CONFIG = osp.join(REPO, 'configs', 'detection', 'faster-rcnn_r50-rsb-a1-pre_fpn_1x_coco.py')
@@ -84,17 +85,6 @@ def parse_args() -> argparse.Namespace:
 def stock_config_path() -> str:
     import mmdet
     return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', STOCK_CONFIG)
-
-
-def clock(device: str) -> Tuple[float, float]:
-    """(wall, this process's CPU) time in ms, after the device's queued work is done."""
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    return time.perf_counter() * 1e3, time.process_time() * 1e3
-
-
-def elapsed(start: Tuple[float, float], end: Tuple[float, float]) -> Tuple[float, float]:
-    return end[0] - start[0], end[1] - start[1]
 
 
 def make_batch(data_root: str, cfg, batch_size: int, scale: Tuple[int, int]) -> dict:
@@ -199,24 +189,6 @@ def build_variants(device: str, seed: int, tmp: str) -> List[Variant]:
     return variants
 
 
-def rounds(variants: List[Variant], count: int):
-    """Yield ``(i, variant)`` for ``count`` rounds, each variant once per round, the order
-    rotating by one every round."""
-    for i in range(count):
-        shift = i % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            yield i, variant
-
-
-def seed_all(seed: int) -> None:
-    import random
-
-    import numpy as np
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def time_iterations(variants, batch, warmup: int, iters: int, seed: int, device: str):
     times: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
     losses: Dict[str, List[float]] = defaultdict(list)
@@ -239,22 +211,7 @@ def time_phases(variants, batch, iters: int, seed: int):
         seed_all(seed + 1000 + i)
         for phase, took in variant.phases(data).items():
             samples[variant.name][phase].append(took)
-    return {
-        name: {p: (statistics.median(w for w, _ in s[p]), statistics.median(c for _, c in s[p]))
-               for p in PHASES}
-        for name, s in samples.items()
-    }
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'unknown CPU'
+    return median_phases(samples, PHASES)
 
 
 def run(device: str, args, batch) -> None:
@@ -273,35 +230,15 @@ def run(device: str, args, batch) -> None:
     print('\nfirst-iteration loss (same weights, batch and seed): ' + ', '.join(
         f'{name} {values[0]:.6f}' for name, values in losses.items()))
 
-    def stats(name):
-        wall = [w for w, _ in times[name]]
-        cpu = [c for _, c in times[name]]
-        return dict(median=statistics.median(wall), mean=statistics.mean(wall),
-                    min=min(wall), max=max(wall), cpu=statistics.median(cpu))
-
-    ref = stats(variants[1].name)
     print('\nWall ms per iteration (median, mean, min-max) and this process\'s CPU ms '
           '(median); ratios = variant / (b); goal for (a): <= 1.02.\n')
-    print('| variant | median ms | mean ms | min-max ms | CPU ms | ratio median | ratio min | '
-          'ratio CPU |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|')
-    for variant in variants:
-        st = stats(variant.name)
-        print(f"| {variant.name} | {st['median']:.0f} | {st['mean']:.0f} | "
-              f"{st['min']:.0f}-{st['max']:.0f} | {st['cpu']:.0f} | "
-              f"{st['median'] / ref['median']:.3f} | {st['min'] / ref['min']:.3f} | "
-              f"{st['cpu'] / ref['cpu']:.3f} |")
+    print_iteration_table([v.name for v in variants], times, variants[1].name)
 
     if args.phase_iters > 0:
         phases = time_phases(variants, batch, args.phase_iters, args.seed)
-        names = [v.name for v in variants]
         print(f'\nPhases: median wall ms / CPU ms over {args.phase_iters} iterations per '
               'variant:\n')
-        print('| phase | ' + ' | '.join(names) + ' |')
-        print('|---|' + '---:|' * len(names))
-        for phase in PHASES:
-            cells = [f'{phases[n][phase][0]:.1f} / {phases[n][phase][1]:.1f}' for n in names]
-            print(f'| {phase} | ' + ' | '.join(cells) + ' |')
+        print_phase_table(phases, [v.name for v in variants], PHASES)
 
 
 def main() -> None:

@@ -44,13 +44,13 @@ import argparse
 import copy
 import os
 import os.path as osp
-import statistics
 import time
 from collections import defaultdict
 from typing import Callable, Dict, List, Tuple
 
-import numpy as np
 import torch
+from _timing import (clock, cpu_model, elapsed, median_phases, print_iteration_table,
+                     print_phase_table, rounds, seed_all)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'rsb_a3_resnet50.py')
@@ -92,16 +92,6 @@ def timm_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.T
     """timm ResNet keys to MMPretrain ``ImageClassifier`` keys (same names, new prefixes)."""
     return {(f'head.{k}' if k.startswith('fc.') else f'backbone.{k}'): v
             for k, v in state_dict.items()}
-
-
-def clock() -> Tuple[float, float]:
-    """(wall, this process's CPU) time in ms. CPU time is what a job loses least of when
-    other jobs share the cores (with one thread; several threads spin while waiting)."""
-    return time.perf_counter() * 1e3, time.process_time() * 1e3
-
-
-def elapsed(start: Tuple[float, float], end: Tuple[float, float]) -> Tuple[float, float]:
-    return end[0] - start[0], end[1] - start[1]
 
 
 class Variant:
@@ -258,20 +248,6 @@ class TimmVariant(Variant):
         return dict(zip(PHASES, [elapsed(a, b) for a, b in zip(marks, marks[1:])]))
 
 
-def seed_all(seed: int) -> None:
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rounds(variants: List[Variant], count: int):
-    """Yield ``(i, variant)`` for ``count`` rounds, each variant once per round, the order
-    rotating by one every round."""
-    for i in range(count):
-        shift = i % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            yield i, variant
-
-
 def time_iterations(
         variants: List[Variant], warmup: int, iters: int, seed: int
 ) -> Tuple[Dict[str, List[Tuple[float, float]]], Dict[str, List[float]]]:
@@ -300,13 +276,7 @@ def time_phases(variants: List[Variant], iters: int,
         seed_all(seed + 1000 + i)
         for phase, took in variant.phases(batch).items():
             samples[variant.name][phase].append(took)
-    return {
-        name: {
-            p: (statistics.median(w for w, _ in s[p]), statistics.median(c for _, c in s[p]))
-            for p in PHASES
-        }
-        for name, s in samples.items()
-    }
+    return median_phases(samples, PHASES)
 
 
 def profile(variants: List[Variant], seed: int, rows: int = 15) -> None:
@@ -319,17 +289,6 @@ def profile(variants: List[Variant], seed: int, rows: int = 15) -> None:
             variant.step(batch)
         print(f'\n### torch.profiler, one iteration of {variant.name} (top {rows} by self CPU)')
         print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=rows))
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'unknown CPU'
 
 
 def main() -> None:
@@ -375,40 +334,16 @@ def main() -> None:
     print('last-iteration loss: ' + ', '.join(
         f'{name} {values[-1]:.6f}' for name, values in losses.items()))
 
-    def stats(name):
-        wall = [w for w, _ in times[name]]
-        cpu = [c for _, c in times[name]]
-        return dict(median=statistics.median(wall), mean=statistics.mean(wall),
-                    min=min(wall), max=max(wall), cpu=statistics.median(cpu))
-
-    ref = stats(timm_variant.name)
     print('\nWall ms per iteration (median, mean, min-max), img/s at the median, and this '
           "process's CPU ms per iteration (median); ratios = variant / timm.\n")
-    print('| variant | median ms | mean ms | min-max ms | img/s | CPU ms | ratio median | '
-          'ratio min | ratio CPU |')
-    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for variant in variants:
-        st = stats(variant.name)
-        print(f"| {variant.name} | {st['median']:.0f} | {st['mean']:.0f} | "
-              f"{st['min']:.0f}-{st['max']:.0f} | {args.batch_size / st['median'] * 1e3:.2f} | "
-              f"{st['cpu']:.0f} | {st['median'] / ref['median']:.3f} | "
-              f"{st['min'] / ref['min']:.3f} | {st['cpu'] / ref['cpu']:.3f} |")
+    print_iteration_table([v.name for v in variants], times, timm_variant.name,
+                          batch_size=args.batch_size)
 
     if args.phase_iters > 0:
         phases = time_phases(variants, args.phase_iters, args.seed)
-        names = [v.name for v in variants]
         print(f'\nPhases: median wall ms / CPU ms over {args.phase_iters} iterations per '
               'variant (clocks read between the pieces train_step / the timm loop run):\n')
-        print('| phase | ' + ' | '.join(names) + ' |')
-        print('|---|' + '---:|' * len(names))
-        for phase in PHASES + ('sum', ):
-            cells = []
-            for n in names:
-                wall, cpu = ((sum(w for w, _ in phases[n].values()),
-                              sum(c for _, c in phases[n].values()))
-                             if phase == 'sum' else phases[n][phase])
-                cells.append(f'{wall:.1f} / {cpu:.1f}')
-            print(f'| {phase} | ' + ' | '.join(cells) + ' |')
+        print_phase_table(phases, [v.name for v in variants], PHASES, total=True)
 
     if args.profile:
         profile(variants, args.seed)
