@@ -466,7 +466,7 @@ class MultiTensorLamb(Optimizer):
             ``FUSED_MIN_NUMEL`` elements (contiguous, with contiguous
             gradient and state) with one ``torch.compile``-d function
             instead of the exact foreach passes: on ResNet-50 on CPU about
-            2x the exact path's speed (3.3-3.6x timm's Lamb, see
+            2x the exact path's speed (3.2-3.6x timm's Lamb on one thread, see
             benchmarks/README.md), but not bit-exact with timm (rounding
             only: <= 1e-5 relative after training), and the first step
             compiles (needs a C++ compiler on CPU, Triton on GPU). Not part
