@@ -313,8 +313,9 @@ def lamb_tensor_fused_(param: Tensor, grad: Tensor, exp_avg: Tensor,
     Why not the weight update in the same compiled function: inductor then
     materialises the update in a temporary it allocates on every call, and
     on CPU a freshly allocated tensor of megabytes is fresh pages from the
-    OS (glibc hands large blocks back), whose page faults cost ~40% of the
-    step on ResNet-50 when other code allocates in between, as in training.
+    OS (glibc hands large blocks back), whose page faults cost about a
+    quarter of the step on ResNet-50 when other code allocates in between,
+    as in training.
     ``update`` is a scratch buffer the optimizer keeps.
 
     Divisions by the clip factor and the bias corrections are
@@ -372,10 +373,10 @@ def lamb_tensor_fused_(param: Tensor, grad: Tensor, exp_avg: Tensor,
     return -lr * ratio
 
 
-_COMPILED: Dict[str, Callable[..., None]] = {}
+_COMPILED: Dict[str, Callable[..., Tensor]] = {}
 
 
-def compiled_lamb_tensor_fused_() -> Callable[..., None]:
+def compiled_lamb_tensor_fused_() -> Callable[..., Tensor]:
     """``lamb_tensor_fused_`` compiled once per process (dynamic sizes)."""
     if 'fn' not in _COMPILED:
         _COMPILED['fn'] = torch.compile(
