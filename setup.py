@@ -70,7 +70,12 @@ if __name__ == '__main__':
         python_requires='>=3.9',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks', 'demo')),
         include_package_data=True,
-        package_data={'rsb_mm': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
+        package_data={
+            'rsb_mm': [
+                '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml',
+                'datasets/transforms/pil_resample.c'
+            ]
+        },
         install_requires=parse_requirements('runtime.txt'),
         extras_require={
             'mim': parse_requirements('mminstall.txt'),

@@ -11,7 +11,10 @@ RandAugment ``rand-m7-mstd0.5-inc1`` -> tensor.
   normalisation then happens on the GPU, as in MMPretrain's data preprocessor).
 * rsb_mm: ``LoadImageFromFile`` (cv2 or pillow decoding) -> ``TimmRandomResizedCrop`` ->
   ``RandomFlip`` -> ``TimmRandAugment`` -> ``PackInputs`` (uint8 tensor), built from config
-  dicts with ``mmcv.transforms.Compose`` in the ``mmpretrain`` scope.
+  dicts with ``mmcv.transforms.Compose`` in the ``mmpretrain`` scope; once more with
+  ``TimmRandomResizedCrop(native_resize=False)`` (Pillow's own resize instead of rsb_mm's
+  compiled copy of it), and the A1 config's training pipeline as shipped
+  (``LoadImageFromFileChecked``, the same transforms).
 * for reference, MMPretrain's own RSB pipeline (``RandomResizedCrop`` pillow bicubic +
   ``RandAugment(policies='timm_increasing')``), which is *not* pixel-equal to timm.
 
@@ -44,6 +47,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                   'hubble_deep_field', 'motorcycle_left', 'retina')
 AA = 'rand-m7-mstd0.5-inc1'
@@ -163,15 +167,24 @@ def mm_compose(cfgs, totals=None):
     return lambda path: compose(dict(img_path=path))
 
 
-def rsb_mm_cfgs(size, backend, flip=0.5):
+def rsb_mm_cfgs(size, backend, flip=0.5, native_resize=True):
     cfgs = [
         dict(type='LoadImageFromFile', imdecode_backend=backend),
-        dict(type='TimmRandomResizedCrop', scale=size),
+        dict(type='TimmRandomResizedCrop', scale=size, native_resize=native_resize),
         dict(type='RandomFlip', prob=flip, direction='horizontal'),
         dict(type='TimmRandAugment', config_str=AA, img_size=size),
         dict(type='PackInputs'),
     ]
     return cfgs if flip else cfgs[:2] + cfgs[3:]
+
+
+def a1_config_cfgs(size):
+    """The RSB A1 config's training pipeline as shipped (LoadImageFromFileChecked, ...)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rsb_a1_resnet50.py'))
+    if cfg.train_size != size:
+        raise SystemExit(f'--size {size}: the A1 config trains at {cfg.train_size}')
+    return [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
 
 
 def mmpretrain_rsb_cfgs(size):
@@ -290,6 +303,10 @@ def main():
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'cv2'), t),
         'rsb_mm: LoadImageFromFile(pillow) + Timm* + PackInputs':
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'pillow'), t),
+        'rsb_mm: as the cv2 row, Pillow\'s resize (native_resize=False)':
+        lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'cv2', native_resize=False), t),
+        'rsb_mm: configs/rsb_a1_resnet50.py\'s train pipeline':
+        lambda t=None: mm_compose(a1_config_cfgs(args.size), t),
         'MMPretrain RSB config (not timm-exact), reference':
         lambda t=None: mm_compose(mmpretrain_rsb_cfgs(args.size), t),
     }

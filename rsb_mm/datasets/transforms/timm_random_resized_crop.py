@@ -49,6 +49,8 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
+from . import pil_resample
+
 __all__ = ['bgr_to_pil', 'pil_to_bgr', 'TimmRandomResizedCrop']
 
 # The modes timm's ``str_to_interp_mode`` knows, plus its 'random' (bilinear or bicubic).
@@ -170,6 +172,11 @@ class TimmRandomResizedCrop(BaseTransform):
         interpolation (str): ``'random'`` (PIL bilinear or bicubic, drawn per call with
             ``random.choice`` as timm does) or a fixed one of ``'nearest'``, ``'bilinear'``,
             ``'bicubic'``, ``'box'``, ``'hamming'``, ``'lanczos'``. Defaults to ``'random'``.
+        native_resize (bool): Resize bilinear/bicubic crops with rsb_mm's compiled copy of
+            Pillow's resampling (``rsb_mm.datasets.transforms.pil_resample``: the same bytes,
+            checked against the installed Pillow when first used, 2.5-4x faster, no
+            conversion to PIL); Pillow itself where it is off or unavailable.
+            Defaults to True.
 
     Raises:
         ValueError: if an argument is out of its range, naming it and its value.
@@ -179,7 +186,8 @@ class TimmRandomResizedCrop(BaseTransform):
                  scale: Union[int, Sequence[int]],
                  crop_ratio_range: Sequence[float] = (0.08, 1.0),
                  aspect_ratio_range: Sequence[float] = (3. / 4., 4. / 3.),
-                 interpolation: str = 'random') -> None:
+                 interpolation: str = 'random',
+                 native_resize: bool = True) -> None:
         super().__init__()
         size = _check_size(scale, 'scale')
         area = _check_range(crop_ratio_range, 'crop_ratio_range', positive=False)
@@ -194,6 +202,11 @@ class TimmRandomResizedCrop(BaseTransform):
         self.crop_ratio_range = area
         self.aspect_ratio_range = ratio
         self.interpolation = interpolation
+        if not isinstance(native_resize, bool):
+            raise ValueError(f'native_resize must be a bool, got {native_resize!r}')
+        # built (or found in the cache) and checked here, in the main process, before the
+        # loader's workers start
+        self.native_resize = native_resize and pil_resample.available()
         self.timm_transform = RandomResizedCropAndInterpolation(
             size, scale=area, ratio=ratio, interpolation=interpolation)
 
@@ -217,8 +230,15 @@ class TimmRandomResizedCrop(BaseTransform):
             interpolation = random.choice(timm.interpolation)
         else:
             interpolation = timm.interpolation
-        crop = bgr_to_pil(img, (top, left, crop_h, crop_w))
-        out = pil_to_bgr(F.resize(crop, timm.size, interpolation))
+        out = None
+        if self.native_resize:
+            # Pillow's bytes without the round trip through PIL (pil_resample); None when
+            # the compiled code is off or the filter is not bilinear/bicubic
+            out = pil_resample.resize(img[top:top + crop_h, left:left + crop_w], timm.size,
+                                      F.pil_modes_mapping.get(interpolation, interpolation))
+        if out is None:
+            crop = bgr_to_pil(img, (top, left, crop_h, crop_w))
+            out = pil_to_bgr(F.resize(crop, timm.size, interpolation))
         results['img'] = out
         results['img_shape'] = out.shape[:2]
         return results
@@ -227,4 +247,4 @@ class TimmRandomResizedCrop(BaseTransform):
         return (f'{self.__class__.__name__}(scale={self.scale!r}, '
                 f'crop_ratio_range={self.crop_ratio_range}, '
                 f'aspect_ratio_range={self.aspect_ratio_range}, '
-                f'interpolation={self.interpolation!r})')
+                f'interpolation={self.interpolation!r}, native_resize={self.native_resize})')

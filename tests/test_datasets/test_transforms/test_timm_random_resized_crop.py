@@ -5,6 +5,7 @@ With the same ``random`` state both must give the same crop box, the same interp
 the same pixels.
 """
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -47,13 +48,17 @@ def _timm_rrc(size, interpolation='random'):
     return rrc
 
 
+@pytest.mark.parametrize('native', [True, False], ids=['compiled-resize', 'pillow-resize'])
 @pytest.mark.parametrize('size', [224, 160])
-@pytest.mark.parametrize('wh', [(96, 72), (50, 90)])
-def test_matches_timm_pixel_for_pixel(size, wh):
+@pytest.mark.parametrize('wh', [(96, 72), (50, 90), (500, 375)])
+def test_matches_timm_pixel_for_pixel(size, wh, native):
+    if native and not (shutil.which('cc') or shutil.which('gcc')):
+        pytest.skip('no C compiler for the compiled resize')
     rgb = _photo(wh)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     timm_rrc = _timm_rrc(size)
-    ours = TimmRandomResizedCrop(scale=size)
+    ours = TimmRandomResizedCrop(scale=size, native_resize=native)
+    assert ours.native_resize == native
     outputs = set()
     for seed in SEEDS:
         random.seed(seed)
@@ -182,6 +187,7 @@ def test_bgr_pil_round_trip(view, box):
     (dict(scale=224, crop_ratio_range=(0.08, 1.5)), '(0.08, 1.5)'),
     (dict(scale=224, aspect_ratio_range=(0, 1)), '(0, 1)'),
     (dict(scale=224, interpolation='cubic'), 'cubic'),
+    (dict(scale=224, native_resize='yes'), "'yes'"),
 ])
 def test_invalid_values_raise(kwargs, value):
     name = list(kwargs)[-1]
