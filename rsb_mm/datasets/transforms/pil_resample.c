@@ -168,8 +168,36 @@ static void filter_rows(const uint8_t *src, int64_t src_stride, int len, uint8_t
     }
 DEFINE_TRANSPOSE(1)
 DEFINE_TRANSPOSE(2)
-DEFINE_TRANSPOSE(3)
 DEFINE_TRANSPOSE(4)
+
+/* 3-byte pixels moved as 4-byte words: the extra byte written lands on the next pixel of
+   the same output row, which is written after it, and the extra byte read is the next
+   input pixel's; the last pixel of each input row and each output row moves 3 bytes. */
+VECTOR_CLONES
+static void transpose_3(const uint8_t *src, int64_t stride, int rows, int cols, uint8_t *dst) {
+    int r0, c0, r, c;
+    for (r0 = 0; r0 < rows; r0 += TILE) {
+        int r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (c0 = 0; c0 < cols; c0 += TILE) {
+            int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (c = c0; c < c1; c++) {
+                uint8_t *d = dst + ((int64_t)c * rows) * 3;
+                for (r = r0; r < r1; r++) {
+                    const uint8_t *s = src + (int64_t)r * stride + (int64_t)c * 3;
+                    if (c + 1 < cols && r + 1 < rows) {
+                        uint32_t word;
+                        memcpy(&word, s, 4);
+                        memcpy(d + (int64_t)r * 3, &word, 4);
+                    } else {
+                        d[(int64_t)r * 3] = s[0];
+                        d[(int64_t)r * 3 + 1] = s[1];
+                        d[(int64_t)r * 3 + 2] = s[2];
+                    }
+                }
+            }
+        }
+    }
+}
 
 static void transpose(const uint8_t *src, int64_t stride, int rows, int cols, int ch,
                       uint8_t *dst) {
