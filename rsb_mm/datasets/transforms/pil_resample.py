@@ -179,7 +179,7 @@ def resize(img: np.ndarray, size: Tuple[int, int], resample: Any) -> Optional[np
     Args:
         img (np.ndarray): ``(H, W)`` or ``(H, W, C)`` uint8, C <= 4 (any channel order:
             channels are filtered independently, as Pillow does for L and RGB); rows may be
-            strided (a crop view), pixels must be contiguous.
+            strided (a crop view), pixels must be contiguous, channels may run backwards.
         size (tuple[int, int]): Output ``(h, w)``.
         resample: ``PIL.Image.Resampling.BILINEAR`` or ``BICUBIC`` (or their ints).
 
@@ -188,6 +188,11 @@ def resize(img: np.ndarray, size: Tuple[int, int], resample: Any) -> Optional[np
         compiled code is unavailable or the input is not one it handles (the caller then
         uses Pillow).
     """
+    if img.ndim == 3 and img.strides[2] < 0:
+        # mmcv's pillow decoding hands over RGB seen as BGR through [..., ::-1]: channels
+        # are filtered independently, so resize the RGB view and look at it the same way
+        out = resize(img[..., ::-1], size, resample)
+        return None if out is None else out[..., ::-1]
     if (img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and not (
             1 <= img.shape[2] <= 4 and img.strides[2] == 1 and img.strides[1] == img.shape[2]))
             or (img.ndim == 2 and img.strides[1] != 1)):

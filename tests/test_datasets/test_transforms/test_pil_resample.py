@@ -98,6 +98,17 @@ def test_declines_what_it_does_not_handle(case):
 
 
 @needs_compiler
+def test_channel_reversed_view():
+    """mmcv's pillow decoding gives RGB seen as BGR through [..., ::-1]: resized without a
+    copy and without falling back to Pillow."""
+    rgb = _photos()[0][:300, :280]
+    bgr_view = rgb[..., ::-1]
+    out = pil_resample.resize(bgr_view, (224, 224), Image.Resampling.BICUBIC)
+    assert out is not None
+    np.testing.assert_array_equal(out[..., ::-1], _pillow(rgb, 224, 224, Image.Resampling.BICUBIC))
+
+
+@needs_compiler
 def test_same_size_is_a_copy():
     img = _photos()[2][10:60, 20:90]
     out = pil_resample.resize(img, img.shape[:2], Image.Resampling.BICUBIC)
