@@ -8,8 +8,8 @@ scalar code (4 bytes per RGB pixel), and MMPretrain's pipeline holds images as B
 that have to be converted to PIL and back around it. ``pil_resample.c`` computes the same
 weights and integer sums on the array itself, as whole-row multiply-adds the compiler
 vectorises; the output bytes are Pillow's, which the tests check against the installed Pillow.
-Measured on one core (a 300x280 crop to 224x224): 0.26 ms bilinear and 0.35 ms bicubic, against
-Pillow 13's 0.70 and 1.33 ms (benchmarks/README.md has the whole pipeline).
+Measured on one core (a 300x280 crop to 224x224): 0.24 ms bilinear and 0.30 ms bicubic, against
+Pillow 13's 0.65 and 1.11 ms (benchmarks/README.md has the whole pipeline).
 
 The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``) into
 ``$RSB_MM_CACHE_DIR`` (default ``~/.cache/rsb_mm``) and loaded with ``ctypes``; a library
