@@ -66,3 +66,17 @@ def prepare_distributed(cfg: Config) -> None:
         kwargs = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))
         torch_dist.init_process_group(backend='gloo', init_method='env://', **kwargs)
     cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg)
+
+
+def shutdown_distributed() -> None:
+    """Destroy the default process group at the end of a run; a no-op without one.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` after the run has finished normally
+    (after an exception the other ranks may still wait in a collective, and tearing the group
+    down then can hang). Without it, gloo's worker threads are destroyed during interpreter
+    finalisation, which now and then aborts a rank with "terminate called without an active
+    exception" (SIGABRT) after a successful run (pytorch/pytorch#190489); it happened once in
+    rsb_mm's 2-process CPU test.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -45,3 +45,29 @@ def test_cpu_launcher_errors_are_actionable(no_gpu, monkeypatch):
         launcher.prepare_distributed(Config(dict(launcher='pytorch')))
     with pytest.raises(RuntimeError, match="launcher 'slurm' needs GPUs"):
         launcher.prepare_distributed(Config(dict(launcher='slurm')))
+
+
+def test_shutdown_distributed_destroys_the_group_and_is_a_no_op_without_one(tmp_path):
+    import torch.distributed as dist
+    assert not dist.is_initialized()
+    launcher.shutdown_distributed()  # nothing to destroy: no error
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
+                            world_size=1)
+    try:
+        assert dist.is_initialized()
+        launcher.shutdown_distributed()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_tools_shut_the_group_down_after_a_normal_run():
+    """tools/train.py and tools/test.py call it after the run (pytorch/pytorch#190489)."""
+    import os.path as osp
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    for tool, call in (('train.py', 'build_runner(cfg).train()'),
+                       ('test.py', 'metrics = build_runner(cfg).test()')):
+        with open(osp.join(repo, 'tools', tool)) as f:
+            lines = [line.strip() for line in f]
+        assert lines[lines.index(call) + 1] == 'shutdown_distributed()', tool
