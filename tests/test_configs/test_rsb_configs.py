@@ -1,5 +1,6 @@
 """The three pretraining configs carry exactly the values of RECIPE.md's table, and build."""
 import os.path as osp
+import shutil
 
 import pytest
 from mmengine.config import Config
@@ -149,8 +150,13 @@ def test_config_builds(name):
     sched_cfg = dict(cfg.param_scheduler, optimizer=optim_wrapper)
     sched_cfg.setdefault('end', cfg.train_cfg.max_epochs)
     PARAM_SCHEDULERS.build(sched_cfg)
-    Compose(cfg.train_dataloader.dataset.pipeline)
+    train_pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
     Compose(cfg.test_dataloader.dataset.pipeline)
+    # the shipped pipeline resizes with the compiled copy of Pillow's resampling (the same
+    # bytes, tested in test_pil_resample), wherever a C compiler is at hand
+    crop, = [t for t in train_pipeline.transforms if type(t).__name__ == 'TimmRandomResizedCrop']
+    if shutil.which('cc') or shutil.which('gcc'):
+        assert crop.native_resize
     with torch.no_grad():
         out = model(torch.zeros(2, 3, 64, 64), mode='tensor')
     assert out.shape == (2, 1000)
