@@ -159,3 +159,36 @@ def test_turns_itself_off_and_says_why(monkeypatch, tmp_path):
         assert pil_resample.available()
         assert len(messages) == count
         assert [p.suffix for p in tmp_path.iterdir()] == ['.so']
+
+
+class _CropDataset:
+    """Crops of a photo resized in the loader's worker processes."""
+
+    def __init__(self, photo):
+        self.photo = photo
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        crop = self.photo[10 * i:10 * i + 200, 5 * i:5 * i + 150]
+        out = pil_resample.resize(crop, (64, 48), FILTERS[i % 2])
+        return -1 if out is None else out
+
+
+@needs_compiler
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_works_in_dataloader_workers(start_method):
+    """Forked workers inherit the loaded library; spawned ones load it from the cache."""
+    import torch
+    photo = _photos()[0]
+    assert pil_resample.available()
+    # one spawned worker: each one re-imports torch (~10 s here)
+    loader = torch.utils.data.DataLoader(
+        _CropDataset(photo), batch_size=None, num_workers=2 if start_method == 'fork' else 1,
+        multiprocessing_context=start_method)
+    got = list(loader)
+    for i, out in enumerate(got):
+        assert not isinstance(out, int), f'item {i}: the compiled resize was off in a worker'
+        crop = photo[10 * i:10 * i + 200, 5 * i:5 * i + 150]
+        np.testing.assert_array_equal(out.numpy(), _pillow(crop, 64, 48, FILTERS[i % 2]))
