@@ -1,4 +1,4 @@
-"""Pillow's bilinear/bicubic resize on uint8 numpy images: the same bytes, 2.5-4x faster.
+"""Pillow's bilinear/bicubic resize on uint8 numpy images: the same bytes, 2-4x faster.
 
 Reference: Pillow's ``Image.resize`` (``src/libImaging/Resample.c``) for 8-bit images, which is
 what timm's ``RandomResizedCropAndInterpolation`` calls (through torchvision's ``F.resize``) on
@@ -8,8 +8,8 @@ scalar code (4 bytes per RGB pixel), and MMPretrain's pipeline holds images as B
 that have to be converted to PIL and back around it. ``pil_resample.c`` computes the same
 weights and integer sums on the array itself, as whole-row multiply-adds the compiler
 vectorises; the output bytes are Pillow's, which the tests check against the installed Pillow.
-Measured on one core (a 300x280 crop to 224x224): 0.24 ms bilinear and 0.30 ms bicubic, against
-Pillow 13's 0.65 and 1.11 ms (benchmarks/README.md has the whole pipeline).
+On one core, crops of 120x100 to 500x375 resized to 224x224 take 2.0-4.0x less time than
+Pillow 13's ``Image.resize`` (benchmarks/bench_resize.py; tables in benchmarks/README.md).
 
 The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``) into
 ``$RSB_MM_CACHE_DIR`` (default ``~/.cache/rsb_mm``) and loaded with ``ctypes``; a library

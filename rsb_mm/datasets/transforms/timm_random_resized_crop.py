@@ -174,7 +174,7 @@ class TimmRandomResizedCrop(BaseTransform):
             ``'bicubic'``, ``'box'``, ``'hamming'``, ``'lanczos'``. Defaults to ``'random'``.
         native_resize (bool): Resize bilinear/bicubic crops with rsb_mm's compiled copy of
             Pillow's resampling (``rsb_mm.datasets.transforms.pil_resample``: the same bytes,
-            checked against the installed Pillow when first used, 2.5-4x faster, no
+            checked against the installed Pillow when first used, 2-4x faster, no
             conversion to PIL); Pillow itself where it is off or unavailable.
             Defaults to True.
 
