@@ -73,7 +73,7 @@ if __name__ == '__main__':
         package_data={
             'rsb_mm': [
                 '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml',
-                'datasets/transforms/pil_resample.c'
+                'datasets/transforms/pil_resample.c', 'datasets/transforms/jpeg_region.c'
             ]
         },
         install_requires=parse_requirements('runtime.txt'),

@@ -14,7 +14,8 @@ RandAugment ``rand-m7-mstd0.5-inc1`` -> tensor.
   dicts with ``mmcv.transforms.Compose`` in the ``mmpretrain`` scope; once more with
   ``TimmRandomResizedCrop(native_resize=False)`` (Pillow's own resize instead of rsb_mm's
   compiled copy of it), and the A1 config's training pipeline as shipped
-  (``LoadImageFromFileChecked``, the same transforms).
+  (``LoadImageFromFileChecked(lazy_decode=True)``: only the crop of each JPEG is decoded; the
+  same transforms), once more with ``lazy_decode=False``.
 * for reference, MMPretrain's own RSB pipeline (``RandomResizedCrop`` pillow bicubic +
   ``RandAugment(policies='timm_increasing')``), which is *not* pixel-equal to timm.
 
@@ -22,8 +23,8 @@ One process, ``torch.set_num_threads(1)`` and ``cv2.setNumThreads(1)``: images p
 this process's CPU time (``time.process_time``, so other jobs on a shared machine inflate the
 numbers less than wall time would), i.e. images/s per core.
 Before timing, the script checks that rsb_mm's output equals timm's pixel for pixel (flip off
-on both sides, since they draw it from different RNGs). A second table splits the time per
-stage.
+on both sides, since they draw it from different RNGs), with cv2, pillow and lazy decoding.
+A second table splits the time per stage.
 
 Images: ``--images`` (files or folders of JPEGs, e.g. a few hundred ImageNet val images), else
 scikit-image's bundled photos, else matplotlib's sample photo, saved as JPEG (quality 90,
@@ -178,13 +179,17 @@ def rsb_mm_cfgs(size, backend, flip=0.5, native_resize=True):
     return cfgs if flip else cfgs[:2] + cfgs[3:]
 
 
-def a1_config_cfgs(size):
-    """The RSB A1 config's training pipeline as shipped (LoadImageFromFileChecked, ...)."""
+def a1_config_cfgs(size, lazy_decode=None, flip=True):
+    """The RSB A1 config's training pipeline as shipped (LoadImageFromFileChecked with
+    ``lazy_decode=True``, ...), or with ``lazy_decode`` / the flip changed."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'rsb_a1_resnet50.py'))
     if cfg.train_size != size:
         raise SystemExit(f'--size {size}: the A1 config trains at {cfg.train_size}')
-    return [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
+    cfgs = [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
+    if lazy_decode is not None:
+        cfgs[0]['lazy_decode'] = lazy_decode
+    return cfgs if flip else [c for c in cfgs if c['type'] != 'RandomFlip']
 
 
 def mmpretrain_rsb_cfgs(size):
@@ -205,8 +210,9 @@ def mmpretrain_rsb_cfgs(size):
     ]
 
 
-def check_equal(paths, size, backend, seeds=5):
-    """rsb_mm (no flip) vs timm (hflip=0, uint8 output): same pixels for the same seeds."""
+def check_equal(paths, size, cfgs, seeds=5):
+    """rsb_mm's pipeline ``cfgs`` (no flip) vs timm (hflip=0, uint8 output): same pixels for
+    the same seeds."""
     from timm.data import create_transform
     tf = create_transform(
         size,
@@ -215,7 +221,7 @@ def check_equal(paths, size, backend, seeds=5):
         interpolation='random',
         use_prefetcher=True,
         hflip=0.)
-    ours = mm_compose(rsb_mm_cfgs(size, backend, flip=0.))
+    ours = mm_compose(cfgs)
     for path in paths:
         for seed in range(seeds):
             random.seed(seed)
@@ -289,10 +295,14 @@ def main():
     print(f'torch {torch.__version__}, Pillow {Image.__version__}, OpenCV {cv2.__version__}, '
           f'1 thread, {args.passes} passes x {len(paths)} images, best of {args.repeats}')
 
-    for backend in ('cv2', 'pillow'):
-        same = check_equal(paths, args.size, backend)
-        print(f'rsb_mm ({backend} decode) output == timm output (no flip, 5 seeds/image): '
+    for what, cfgs in [('cv2 decode', rsb_mm_cfgs(args.size, 'cv2', flip=0.)),
+                       ('pillow decode', rsb_mm_cfgs(args.size, 'pillow', flip=0.)),
+                       ('A1 config, lazy_decode', a1_config_cfgs(args.size, flip=False))]:
+        same = check_equal(paths, args.size, cfgs)
+        print(f'rsb_mm ({what}) output == timm output (no flip, 5 seeds/image): '
               f'{"yes" if same else "NO"}')
+    from rsb_mm.datasets.transforms import jpeg_region
+    print(f'JPEG region decoder in use: {"yes" if jpeg_region.available() else "NO"}')
 
     pipelines = {
         'timm create_transform (ToTensor+Normalize)':
@@ -305,8 +315,10 @@ def main():
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'pillow'), t),
         'rsb_mm: as the cv2 row, Pillow\'s resize (native_resize=False)':
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'cv2', native_resize=False), t),
-        'rsb_mm: configs/rsb_a1_resnet50.py\'s train pipeline':
+        'rsb_mm: configs/rsb_a1_resnet50.py\'s train pipeline (lazy_decode)':
         lambda t=None: mm_compose(a1_config_cfgs(args.size), t),
+        'rsb_mm: the same with lazy_decode=False (whole-image decode)':
+        lambda t=None: mm_compose(a1_config_cfgs(args.size, lazy_decode=False), t),
         'MMPretrain RSB config (not timm-exact), reference':
         lambda t=None: mm_compose(mmpretrain_rsb_cfgs(args.size), t),
     }

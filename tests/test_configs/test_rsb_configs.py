@@ -126,6 +126,9 @@ def test_config_survives_faults(name):
     loader = cfg.train_dataloader.dataset.pipeline[0]
     assert loader.type == 'LoadImageFromFileChecked' and loader.on_error == 'raise'
     assert loader.color_type == 'color_ignore_orientation'
+    # JPEGs decoded by the crop (only the crop's region), which must come next
+    assert loader.lazy_decode is True
+    assert cfg.train_dataloader.dataset.pipeline[1].type == 'TimmRandomResizedCrop'
     assert cfg.env_cfg.dist_cfg.timeout == 1800
 
 

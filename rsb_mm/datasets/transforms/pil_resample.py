@@ -22,18 +22,15 @@ runs the horizontal one first. Without a compiler, on a failed build or a failed
 never change, only the speed. ``RSB_MM_NO_NATIVE=1`` turns it off.
 """
 import ctypes
-import hashlib
-import os
 import os.path as osp
-import shutil
-import subprocess
-import tempfile
 import threading
 from typing import Any, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
+
+from rsb_mm.utils.native import build_library, native_disabled
 
 __all__ = ['resize', 'available', 'vertical_first_pillow13', 'PIL_FILTERS']
 
@@ -57,44 +54,13 @@ def vertical_first_pillow13(in_h: int, in_w: int, out_h: int, out_w: int) -> boo
     return out_h < in_h and in_h - out_h > 2 * (in_w - out_w)
 
 
-def _cache_dir() -> str:
-    root = os.environ.get('RSB_MM_CACHE_DIR') or osp.join(
-        os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache'), 'rsb_mm')
-    os.makedirs(root, exist_ok=True)
-    return root
-
-
-def _compiler() -> Optional[str]:
-    return os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc')
-
-
 def build(compiler: Optional[str] = None) -> str:
     """Compile ``pil_resample.c`` (once per source and flags) and return the library's path.
 
     Raises:
         RuntimeError: no C compiler, or the compiler failed (its output in the message).
     """
-    compiler = compiler or _compiler()
-    if not compiler:
-        raise RuntimeError('no C compiler found (set $CC or install cc)')
-    with open(SOURCE, 'rb') as f:
-        digest = hashlib.sha256(f.read() + ' '.join((compiler, ) + CFLAGS).encode())
-    target = osp.join(_cache_dir(), f'pil_resample-{digest.hexdigest()[:16]}.so')
-    if osp.exists(target):
-        return target
-    fd, tmp = tempfile.mkstemp(suffix='.so', dir=osp.dirname(target))
-    os.close(fd)
-    try:
-        proc = subprocess.run([compiler, *CFLAGS, SOURCE, '-o', tmp, '-lm'],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f'{compiler} failed on {SOURCE}:\n{proc.stderr.strip()}')
-        # atomic: a concurrent process sees no file or the whole library
-        os.replace(tmp, target)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    return target
+    return build_library(SOURCE, CFLAGS, ('-lm', ), compiler)
 
 
 def _load(path: str) -> Any:
@@ -148,7 +114,7 @@ def _get() -> Optional[Tuple[Any, str]]:
         if 'result' in _state:
             return _state['result']
         result, reason = None, None
-        if os.environ.get('RSB_MM_NO_NATIVE', '') not in ('', '0'):
+        if native_disabled():
             reason = 'RSB_MM_NO_NATIVE is set'
         else:
             try:

@@ -155,12 +155,13 @@ class TimmRandomResizedCrop(BaseTransform):
 
     Required Keys:
 
-    - img
+    - img, or img_deferred (``LoadImageFromFileChecked(lazy_decode=True)``)
 
     Modified Keys:
 
     - img
     - img_shape
+    - img_deferred (removed)
 
     Args:
         scale (int | Sequence[int]): output size, an int for a square or ``(w, h)`` as in
@@ -210,35 +211,53 @@ class TimmRandomResizedCrop(BaseTransform):
         self.timm_transform = RandomResizedCropAndInterpolation(
             size, scale=area, ratio=ratio, interpolation=interpolation)
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: Dict) -> Optional[Dict]:
         """Crop and resize ``results['img']`` as timm does and update ``img_shape``.
+
+        After ``LoadImageFromFileChecked(lazy_decode=True)``, the image comes undecoded in
+        ``results['img_deferred']`` and only the crop is decoded (same pixels).
 
         Args:
             results (dict): the result dict from the previous transform.
 
         Returns:
-            dict: ``results`` with the cropped image.
+            dict | None: ``results`` with the cropped image; None when the deferred image turns
+            out unreadable and its loader skips such images.
         """
-        img = _check_image(results['img'])
-        height, width = img.shape[:2]
+        deferred = results.get('img_deferred') if 'img' not in results else None
+        if deferred is not None:
+            height, width = deferred.shape[:2]
+        elif 'img' not in results:
+            raise KeyError("TimmRandomResizedCrop needs results['img'] (LoadImageFromFile) or "
+                           "results['img_deferred'] (LoadImageFromFileChecked(lazy_decode="
+                           'True)) from the transform before it')
+        else:
+            img = _check_image(results['img'])
+            height, width = img.shape[:2]
         timm = self.timm_transform
         # timm's get_params reads nothing but the image size; a zero-storage tensor of that
-        # size lets us draw the box before converting, then convert only the crop.
+        # size lets us draw the box before converting (or decoding), then touch only the crop.
         top, left, crop_h, crop_w = timm.get_params(
             torch.empty(()).expand(height, width), timm.scale, timm.ratio)
         if isinstance(timm.interpolation, (tuple, list)):
             interpolation = random.choice(timm.interpolation)
         else:
             interpolation = timm.interpolation
+        if deferred is not None:
+            crop = deferred.decode((top, left, crop_h, crop_w))
+            if crop is None:
+                return None
+            del results['img_deferred']
+        else:
+            crop = img[top:top + crop_h, left:left + crop_w]
         out = None
         if self.native_resize:
             # Pillow's bytes without the round trip through PIL (pil_resample); None when
             # the compiled code is off or the filter is not bilinear/bicubic
-            out = pil_resample.resize(img[top:top + crop_h, left:left + crop_w], timm.size,
+            out = pil_resample.resize(crop, timm.size,
                                       F.pil_modes_mapping.get(interpolation, interpolation))
         if out is None:
-            crop = bgr_to_pil(img, (top, left, crop_h, crop_w))
-            out = pil_to_bgr(F.resize(crop, timm.size, interpolation))
+            out = pil_to_bgr(F.resize(bgr_to_pil(crop), timm.size, interpolation))
         results['img'] = out
         results['img_shape'] = out.shape[:2]
         return results

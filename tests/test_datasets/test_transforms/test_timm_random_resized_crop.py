@@ -4,6 +4,7 @@ timm's transform is taken from timm's own ``transforms_imagenet_train(..., separ
 With the same ``random`` state both must give the same crop box, the same interpolation and
 the same pixels.
 """
+import os.path as osp
 import random
 import shutil
 
@@ -257,3 +258,36 @@ def test_rsb_train_pipeline_shapes(tmp_path):
         assert packed['data_samples'].img_shape == (160, 160)
         flipped += packed['data_samples'].flip
     assert 0 < flipped < 8
+
+
+def test_shipped_train_pipeline_equals_timm_on_jpeg_files(tmp_path):
+    """configs/rsb_a1_resnet50.py's train pipeline as shipped (lazily decoded JPEG, crop,
+    RandAugment; the flip left out: it draws from np.random, timm's from torch) against timm's
+    transform on the PIL-decoded file: the same pixels, in every JPEG layout."""
+    from mmengine.config import Config
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(repo, 'configs', 'rsb_a1_resnet50.py'))
+    pipeline = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] != 'RandomFlip']
+    assert pipeline[0].get('lazy_decode') is True
+    compose = _compose(pipeline)
+    primary, secondary, _ = transforms_imagenet_train(224,
+                                                      hflip=0.,
+                                                      interpolation='random',
+                                                      auto_augment='rand-m7-mstd0.5-inc1',
+                                                      separate=True)
+    rgb = _photo((333, 250))
+    for i, kwargs in enumerate([dict(subsampling=2), dict(subsampling=0),
+                                dict(progressive=True)]):
+        path = str(tmp_path / f'photo{i}.jpg')
+        Image.fromarray(rgb).save(path, quality=90, **kwargs)
+        decoded = Image.open(path).convert('RGB')
+        for seed in range(4):
+            random.seed(seed)
+            np.random.seed(seed)
+            packed = compose(dict(img_path=path))
+            random.seed(seed)
+            np.random.seed(seed)
+            expected = np.asarray(secondary(primary(decoded)))
+            np.testing.assert_array_equal(
+                packed['inputs'].numpy().transpose(1, 2, 0)[..., ::-1], expected,
+                err_msg=f'{kwargs} seed {seed}')
