@@ -17,9 +17,12 @@ import os.path as osp
 import shutil
 import subprocess
 import tempfile
-from typing import Optional, Sequence
+import threading
+from typing import Any, Callable, Optional, Sequence, Tuple
 
-__all__ = ['native_disabled', 'cache_dir', 'build_library']
+__all__ = ['native_disabled', 'cache_dir', 'build_library', 'load_once']
+
+_lock = threading.Lock()
 
 
 def native_disabled() -> bool:
@@ -81,3 +84,37 @@ def build_library(source: str,
         if osp.exists(tmp):
             os.remove(tmp)
     return target
+
+
+def load_once(state: dict, what: str, fallback: str,
+              setup: Callable[[], Tuple[Any, Optional[str]]],
+              log: Callable[..., None]) -> Any:
+    """Build, load and self-check a helper once per process; None (said once) when it is off.
+
+    Args:
+        state (dict): The caller's module-level cache (tests reset it).
+        what (str): The helper, for the warning ("the compiled resize").
+        fallback (str): What happens instead, for the warning.
+        setup (Callable): Builds and checks; returns ``(value, None)``, or ``(None, reason)``
+            when its check fails. ``OSError`` / ``RuntimeError`` / ``ValueError`` it raises
+            (no compiler, a failed build, a library that does not load) turn it off too.
+        log (Callable): ``print_log``-like, for the warning.
+
+    Returns:
+        The value ``setup`` returned, or None when the helper is off.
+    """
+    with _lock:
+        if 'value' in state:
+            return state['value']
+        value, reason = None, None
+        if native_disabled():
+            reason = 'RSB_MM_NO_NATIVE is set'
+        else:
+            try:
+                value, reason = setup()
+            except (OSError, RuntimeError, ValueError) as err:
+                value, reason = None, str(err)
+        if reason:
+            log(f'rsb_mm: {what} is off ({reason}); {fallback}', logger='current', level=30)
+        state['value'] = value
+        return value

@@ -26,14 +26,13 @@ images. ``RSB_MM_NO_NATIVE=1`` turns it off.
 """
 import ctypes
 import os.path as osp
-import threading
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
 from mmengine.logging import print_log
 
-from rsb_mm.utils.native import build_library, native_disabled
+from rsb_mm.utils.native import build_library, load_once
 
 __all__ = ['JpegDecodeError', 'JpegHeader', 'available', 'read_header', 'decode_region']
 
@@ -46,7 +45,6 @@ _SUPPORTED = {(_GRAYSCALE, 1), (_RGB, 3), (_YCBCR, 3)}
 CV2_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 _MSG_LEN = 200
 
-_lock = threading.Lock()
 _state: dict = {}
 
 
@@ -145,27 +143,18 @@ def _self_check(lib: Any, margin: int = 1) -> Optional[str]:
     return None
 
 
+def _setup() -> Tuple[Any, Optional[str]]:
+    lib = _load(build_library(SOURCE, CFLAGS, ('-ljpeg', )))
+    differs = _self_check(lib)
+    if differs:
+        return None, f'its pixels differ from OpenCV {cv2.__version__} on {differs}'
+    return lib, None
+
+
 def _get() -> Any:
     """The loaded library, or None (reason logged once)."""
-    with _lock:
-        if 'lib' in _state:
-            return _state['lib']
-        lib, reason = None, None
-        if native_disabled():
-            reason = 'RSB_MM_NO_NATIVE is set'
-        else:
-            try:
-                lib = _load(build_library(SOURCE, CFLAGS, ('-ljpeg', )))
-                differs = _self_check(lib)
-                if differs:
-                    lib, reason = None, f'its pixels differ from OpenCV {cv2.__version__} on {differs}'
-            except (OSError, RuntimeError, JpegDecodeError) as e:
-                reason = str(e)
-        if reason:
-            print_log(f'rsb_mm: the JPEG region decoder is off ({reason}); images are decoded '
-                      'whole (same pixels, slower)', logger='current', level=30)
-        _state['lib'] = lib
-        return lib
+    return load_once(_state, 'the JPEG region decoder',
+                     'images are decoded whole (same pixels, slower)', _setup, print_log)
 
 
 def available() -> bool:

@@ -23,14 +23,13 @@ never change, only the speed. ``RSB_MM_NO_NATIVE=1`` turns it off.
 """
 import ctypes
 import os.path as osp
-import threading
 from typing import Any, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
-from rsb_mm.utils.native import build_library, native_disabled
+from rsb_mm.utils.native import build_library, load_once
 
 __all__ = ['resize', 'available', 'vertical_first_pillow13', 'PIL_FILTERS']
 
@@ -40,7 +39,6 @@ CFLAGS = ('-O3', '-std=c99', '-fPIC', '-shared', '-ffp-contract=off')
 # PIL.Image.Resampling values this module handles.
 PIL_FILTERS = {Image.Resampling.BILINEAR: 2, Image.Resampling.BICUBIC: 3}
 
-_lock = threading.Lock()
 _state: dict = {}
 
 
@@ -108,30 +106,19 @@ def _self_check(fn: Any) -> Optional[str]:
     return None
 
 
+def _setup() -> Tuple[Optional[Tuple[Any, str]], Optional[str]]:
+    fn = _load(build())
+    rule = _self_check(fn)
+    if rule is None:
+        return None, (f'its output differs from the installed Pillow {Image.__version__} on '
+                      'the probe images')
+    return (fn, rule), None
+
+
 def _get() -> Optional[Tuple[Any, str]]:
     """The loaded function and its pass-order rule, or None (reason logged once)."""
-    with _lock:
-        if 'result' in _state:
-            return _state['result']
-        result, reason = None, None
-        if native_disabled():
-            reason = 'RSB_MM_NO_NATIVE is set'
-        else:
-            try:
-                fn = _load(build())
-                rule = _self_check(fn)
-                if rule is None:
-                    reason = (f'its output differs from the installed Pillow '
-                              f'{Image.__version__} on the probe images')
-                else:
-                    result = (fn, rule)
-            except (OSError, RuntimeError) as e:
-                reason = str(e)
-        if reason:
-            print_log(f'rsb_mm: the compiled resize is off ({reason}); TimmRandomResizedCrop '
-                      'uses Pillow (same pixels, slower)', logger='current', level=30)
-        _state['result'] = result
-        return result
+    return load_once(_state, 'the compiled resize',
+                     'TimmRandomResizedCrop uses Pillow (same pixels, slower)', _setup, print_log)
 
 
 def available() -> bool:

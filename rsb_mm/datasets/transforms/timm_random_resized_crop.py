@@ -14,7 +14,9 @@ as in timm's ``__call__``. What is ours is only the bridge to MMPretrain's pipel
 holds ``results['img']`` as a BGR uint8 numpy array (``LoadImageFromFile``): only the crop is
 converted to an RGB PIL image (cv2 reads it in place from the array's rows, instead of the
 whole image being converted and then cropped), and the result is converted back to BGR.
-Cropping before converting gives the same pixels: PIL's crop is an exact copy.
+Cropping before converting gives the same pixels: PIL's crop is an exact copy. After
+``LoadImageFromFileChecked(lazy_decode=True)`` the image arrives undecoded and only the drawn
+crop of the JPEG is decoded (:mod:`rsb_mm.datasets.transforms.jpeg_region`, the same pixels).
 
 The pixels are those of the installed Pillow, as timm's are. Pillow 13 (python-pillow/Pillow
 #9549) resizes vertically first when a crop's height shrinks much more than its width, where

@@ -79,10 +79,10 @@ def test_truncated_detection_is_its_definition_at_every_cut():
         last_scan = data.rfind(b'\xff\xda')
         return last_scan < 0 or data.find(b'\xff\xd9', last_scan + 2) < 0
 
-    small = io.BytesIO()
-    Image.fromarray(sample_photos(1)[0][:40, :40]).save(small, format='JPEG', quality=50,
-                                                          progressive=True)
-    small = small.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(sample_photos(1)[0][:40, :40]).save(buf, 'JPEG', quality=50,
+                                                        progressive=True)
+    small = buf.getvalue()
     # an APP1 segment carrying a whole JPEG (as an EXIF thumbnail does), then the image
     app1 = b'\xff\xe1' + (len(small) + 2).to_bytes(2, 'big') + small
     with_thumbnail = small[:2] + app1 + small[2:]

@@ -207,6 +207,24 @@ def _compose(pipeline):
         return Compose(pipeline)
 
 
+def _assert_same_as_timm(compose, primary, secondary, path, seeds):
+    """Our pipeline on the file vs timm's transforms on PIL's decoding of it, seed by seed
+    (``random`` and ``np.random``); returns our packed outputs."""
+    decoded = Image.open(path).convert('RGB')
+    outputs = []
+    for seed in seeds:
+        random.seed(seed)
+        np.random.seed(seed)
+        packed = compose(dict(img_path=path))
+        random.seed(seed)
+        np.random.seed(seed)
+        expected = np.asarray(secondary(primary(decoded)))
+        np.testing.assert_array_equal(packed['inputs'].numpy().transpose(1, 2, 0)[..., ::-1],
+                                      expected, err_msg=f'{path} seed {seed}')
+        outputs.append(packed)
+    return outputs
+
+
 def test_in_compose_from_config(tmp_path):
     rgb = _photo((120, 90))
     path = str(tmp_path / 'photo.jpg')
@@ -224,18 +242,9 @@ def test_in_compose_from_config(tmp_path):
                                                       hflip=0.,
                                                       auto_augment='rand-m7-mstd0.5-inc1',
                                                       separate=True)
-    decoded = Image.open(path).convert('RGB')
-    for seed in range(5):
-        random.seed(seed)
-        np.random.seed(seed)
-        packed = compose(dict(img_path=path))
-        random.seed(seed)
-        np.random.seed(seed)
-        expected = np.asarray(secondary(primary(decoded)))
+    for packed in _assert_same_as_timm(compose, primary, secondary, path, range(5)):
         assert packed['data_samples'].img_shape == (48, 64)
         assert packed['data_samples'].ori_shape == (90, 120)
-        np.testing.assert_array_equal(packed['inputs'].numpy().transpose(1, 2, 0)[..., ::-1],
-                                      expected)
 
 
 def test_rsb_train_pipeline_shapes(tmp_path):
@@ -280,14 +289,4 @@ def test_shipped_train_pipeline_equals_timm_on_jpeg_files(tmp_path):
                                 dict(progressive=True)]):
         path = str(tmp_path / f'photo{i}.jpg')
         Image.fromarray(rgb).save(path, quality=90, **kwargs)
-        decoded = Image.open(path).convert('RGB')
-        for seed in range(4):
-            random.seed(seed)
-            np.random.seed(seed)
-            packed = compose(dict(img_path=path))
-            random.seed(seed)
-            np.random.seed(seed)
-            expected = np.asarray(secondary(primary(decoded)))
-            np.testing.assert_array_equal(
-                packed['inputs'].numpy().transpose(1, 2, 0)[..., ::-1], expected,
-                err_msg=f'{kwargs} seed {seed}')
+        _assert_same_as_timm(compose, primary, secondary, path, range(4))
