@@ -3,11 +3,11 @@
  *
  * Used by rsb_mm/datasets/transforms/jpeg_region.py (see its docstring for why). Whole rows
  * above the rectangle are skipped (entropy-decoded only: jpeg_skip_scanlines), rows below it
- * are never decoded, and columns outside it are not transformed (jpeg_crop_scanline). The
- * decoded area extends one iMCU beyond the rectangle on each side where the image allows:
- * chroma upsampling reads neighbouring samples, and at the edge of a cropped or skipped region
- * libjpeg replicates instead, so only pixels at least that far inside are guaranteed equal to
- * the full decode's. The caller checks equality against a full decode before trusting this.
+ * are never decoded, and for a narrow rectangle columns outside it are not transformed
+ * (jpeg_crop_scanline). The decoded area extends one iMCU beyond the rectangle on each side
+ * where the image allows: chroma upsampling reads neighbouring samples, and at the edge of a
+ * cropped or skipped region libjpeg replicates instead, so only pixels at least that far inside
+ * are guaranteed equal to the full decode's. The caller checks equality against a full decode before trusting this.
  *
  * Errors: libjpeg's fatal errors return through setjmp with libjpeg's message; its warnings
  * (corrupt data it decodes around) are silent, as they are for a full decode by OpenCV.
@@ -117,9 +117,16 @@ int rsb_jpeg_decode_region(const unsigned char *data, unsigned long size, int to
   int x0 = left - mcu_w < 0 ? 0 : left - mcu_w;
   int x1 = left + width + mcu_w;
   if (x1 > (int)cinfo.output_width) x1 = (int)cinfo.output_width;
-  JDIMENSION xoffset = (JDIMENSION)x0, crop_width = (JDIMENSION)(x1 - x0);
-  /* rounds xoffset down and crop_width up to iMCU boundaries */
-  jpeg_crop_scanline(&cinfo, &xoffset, &crop_width);
+  JDIMENSION xoffset = 0, crop_width = cinfo.output_width;
+  /* Cropping columns only pays for narrow crops: with libjpeg-turbo 2.1, decoding 40% or more
+   * of the width through jpeg_crop_scanline took longer than decoding every column (measured
+   * on 500 px wide 4:2:0 photos), while 10% of it took 30% less time. */
+  if ((x1 - x0) * 10 <= (int)cinfo.output_width * 3) {
+    xoffset = (JDIMENSION)x0;
+    crop_width = (JDIMENSION)(x1 - x0);
+    /* rounds xoffset down and crop_width up to iMCU boundaries */
+    jpeg_crop_scanline(&cinfo, &xoffset, &crop_width);
+  }
   int shift = left - (int)xoffset;
 
   int y0 = top - mcu_h < 0 ? 0 : top - mcu_h;
