@@ -10,8 +10,9 @@ no inverse DCT, upsampling or colour conversion outside the crop; used for crops
 decoding every column). ``jpeg_region.c`` does that, with a margin of one iMCU around the crop
 so that chroma upsampling sees the same neighbours as in a full decode, and writes BGR
 directly. Huffman decoding cannot seek, so every row above the crop and the whole width of its
-rows are still entropy-decoded: the saving is 6-26% of the decode time on RandomResizedCrop's
-boxes (benchmarks/bench_jpeg_region.py).
+rows are still entropy-decoded: the saving is 5-20% of the decode time on RandomResizedCrop's
+boxes (benchmarks/bench_jpeg_region.py), and the training pipeline gains 1.05-1.25x in
+throughput (bench_input_pipeline.py; the resize then reads a small contiguous crop too).
 
 The pixels are those ``cv2.imdecode(..., IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION)`` gives at
 the same place (MMCV's ``color_ignore_orientation``, what the RSB configs load, since timm's

@@ -26,7 +26,7 @@ Skipping is for training pipelines: in ``test_mode`` MMEngine's ``BaseDataset`` 
 With ``lazy_decode=True`` (the RSB training pipelines), a JPEG is read and its header checked,
 but decoding waits for the next transform, ``TimmRandomResizedCrop``, which decodes only the
 crop it draws (:mod:`rsb_mm.datasets.transforms.jpeg_region`: the same pixels as OpenCV's full
-decode there, about 0.3 ms less per ImageNet-sized image on one core). ``results['img']`` is
+decode there; 1.05-1.25x the RSB training pipeline's throughput, benchmarks/README.md). ``results['img']`` is
 then absent and ``results['img_deferred']`` holds a :class:`DeferredJpeg`; ``img_shape`` and
 ``ori_shape`` are the header's. An error libjpeg meets while decoding the crop is reported as
 above (raise or skip) by the crop transform; corrupt data below the crop is never decoded, so
