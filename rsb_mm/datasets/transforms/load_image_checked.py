@@ -26,11 +26,12 @@ Skipping is for training pipelines: in ``test_mode`` MMEngine's ``BaseDataset`` 
 With ``lazy_decode=True`` (the RSB training pipelines), a JPEG is read and its header checked,
 but decoding waits for the next transform, ``TimmRandomResizedCrop``, which decodes only the
 crop it draws (:mod:`rsb_mm.datasets.transforms.jpeg_region`: the same pixels as OpenCV's full
-decode there; 1.05-1.25x the RSB training pipeline's throughput, benchmarks/README.md). ``results['img']`` is
-then absent and ``results['img_deferred']`` holds a :class:`DeferredJpeg`; ``img_shape`` and
-``ori_shape`` are the header's. An error libjpeg meets while decoding the crop is reported as
-above (raise or skip) by the crop transform; corrupt data below the crop is never decoded, so
-it goes unnoticed, as corrupt data libjpeg only warns about always has.
+decode there; 1.05-1.25x the RSB training pipeline's throughput, benchmarks/README.md).
+``results['img']`` is then absent and ``results['img_deferred']`` holds a
+:class:`DeferredJpeg`; ``img_shape`` and ``ori_shape`` are the header's. An error libjpeg meets
+while decoding the crop is reported as above (raise or skip) by the crop transform; corrupt data
+below the crop is never decoded, so it goes unnoticed, as corrupt data libjpeg only warns about
+always has.
 """
 import logging
 import multiprocessing
@@ -223,7 +224,8 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         filename = results['img_path']
         try:
             data = self._read(filename)
-            if self.lazy_decode and data.startswith(_SOI):
+            # available() again: a spawned worker builds and checks the decoder itself
+            if self.lazy_decode and data.startswith(_SOI) and jpeg_region.available():
                 header = jpeg_region.read_header(data)
                 if header.supported:
                     results['img_deferred'] = DeferredJpeg(data, header.height, header.width,

@@ -199,6 +199,15 @@ def test_lazy_decode_gives_the_same_crops(tmp_path):
             np.testing.assert_array_equal(ours['img'], theirs['img'], err_msg=path)
 
 
+def _note_deferred(results):
+    results['deferred'] = 'img_deferred' in results
+    return results
+
+
+def _as_list(batch):
+    return batch  # a module-level function: spawned workers must unpickle the collate_fn
+
+
 def _bad_progressive(path):
     """A progressive JPEG whose header reads but whose second scan stops libjpeg."""
     data = bytearray(_jpeg(progressive=True))
@@ -227,24 +236,36 @@ def test_lazy_decode_error_is_reported_by_the_crop(tmp_path):
 
 
 @needs_region_decoder
-def test_lazy_decode_in_dataloader_workers(tmp_path):
-    """Forked workers decode regions too (the library is loaded in the parent) and give the
-    batches a whole-image loader gives with the same worker seeds."""
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_lazy_decode_in_dataloader_workers(tmp_path, start_method, monkeypatch):
+    """Workers decode regions too (forked ones inherit the loaded library, spawned ones build
+    and check it from the cache) and give the batches that whole-image decoding gives with the
+    same worker seeds."""
+    import multiprocessing
+
     import torch
     from mmpretrain.datasets import ImageNet
+    if start_method == 'spawn':
+        # as under MMEngine's env_cfg mp_start_method='spawn', which makes spawn the default
+        # context before the data sets (and the loader's skip counter) are built
+        monkeypatch.setattr(multiprocessing, 'Value', multiprocessing.get_context('spawn').Value)
     root = str(tmp_path)
     write_imagenet_folder(root, num_classes=2, images_per_class=4, size=72, splits=('train', ))
     batches = []
     for lazy in (True, False):
         pipeline = [dict(type='LoadImageFromFileChecked', lazy_decode=lazy,
-                         color_type='color_ignore_orientation'),
-                    dict(type='TimmRandomResizedCrop', scale=32), dict(type='PackInputs')]
+                         color_type='color_ignore_orientation'), _note_deferred,
+                    dict(type='TimmRandomResizedCrop', scale=32),
+                    dict(type='PackInputs', meta_keys=('sample_idx', 'deferred'))]
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             dataset = ImageNet(root, split='train', pipeline=pipeline)
-        loader = DataLoader(dataset, batch_size=8, num_workers=2, collate_fn=lambda b: b,
+        loader = DataLoader(dataset, batch_size=8, num_workers=2, collate_fn=_as_list,
                             generator=torch.Generator().manual_seed(0),
-                            multiprocessing_context='fork')
-        batches.append(torch.stack([s['inputs'] for s in next(iter(loader))]))
+                            multiprocessing_context=start_method if lazy else 'fork')
+        samples = next(iter(loader))
+        # the worker really decoded lazily (or, for the reference, whole)
+        assert [s['data_samples'].deferred for s in samples] == [lazy] * 8
+        batches.append(torch.stack([s['inputs'] for s in samples]))
     torch.testing.assert_close(batches[0], batches[1], rtol=0, atol=0)
 
 
