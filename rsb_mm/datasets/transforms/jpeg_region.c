@@ -3,11 +3,11 @@
  *
  * Used by rsb_mm/datasets/transforms/jpeg_region.py (see its docstring for why). Whole rows
  * above the rectangle are skipped (entropy-decoded only: jpeg_skip_scanlines), rows below it
- * are never decoded, and for a narrow rectangle columns outside it are not transformed
- * (jpeg_crop_scanline). The decoded area extends one iMCU beyond the rectangle on each side
- * where the image allows: chroma upsampling reads neighbouring samples, and at the edge of a
- * cropped or skipped region libjpeg replicates instead, so only pixels at least that far inside
- * are guaranteed equal to the full decode's. The caller checks equality against a full decode before trusting this.
+ * are never decoded, and columns outside it are not transformed (jpeg_crop_scanline). The
+ * decoded area extends one iMCU beyond the rectangle on each side where the image allows:
+ * chroma upsampling reads neighbouring samples, and at the edge of a cropped or skipped region
+ * libjpeg replicates instead, so only pixels at least that far inside are guaranteed equal to
+ * the full decode's. The caller checks equality against a full decode before trusting this.
  *
  * Errors: libjpeg's fatal errors return through setjmp with libjpeg's message; its warnings
  * (corrupt data it decodes around) are silent, as they are for a full decode by OpenCV.
@@ -77,13 +77,15 @@ int rsb_jpeg_info(const unsigned char *data, unsigned long size, int *info, char
 
 /* Decode rows [top, top + height) x columns [left, left + width) into out (height rows of
  * width * 3 bytes, BGR), decoding margin iMCUs more on each side (1 for a full decode's
- * pixels; 0 only shows, in the tests, why the margin is there). Returns 0; 1 on a libjpeg
+ * pixels; 0 only shows, in the tests, why the margin is there). crop_columns: 1 skips the
+ * columns outside (jpeg_crop_scanline), 0 decodes every column (for the tests and
+ * benchmarks/bench_jpeg_region.py, which compare the two). Returns 0; 1 on a libjpeg
  * error (message in msg); 2 when the colour space is not one this decodes (only grayscale,
  * YCbCr and RGB are); 3 for a rectangle outside the image (or a negative margin); 4 when out
  * of memory. */
 int rsb_jpeg_decode_region(const unsigned char *data, unsigned long size, int top, int left,
-                           int height, int width, int margin, unsigned char *out, char *msg,
-                           int msg_len) {
+                           int height, int width, int margin, int crop_columns,
+                           unsigned char *out, char *msg, int msg_len) {
   struct jpeg_decompress_struct cinfo;
   error_mgr err;
   /* volatile: read after longjmp */
@@ -118,10 +120,7 @@ int rsb_jpeg_decode_region(const unsigned char *data, unsigned long size, int to
   int x1 = left + width + mcu_w;
   if (x1 > (int)cinfo.output_width) x1 = (int)cinfo.output_width;
   JDIMENSION xoffset = 0, crop_width = cinfo.output_width;
-  /* Cropping columns only pays for narrow crops: with libjpeg-turbo 2.1, decoding 40% or more
-   * of the width through jpeg_crop_scanline took longer than decoding every column (measured
-   * on 500 px wide 4:2:0 photos), while 10% of it took 30% less time. */
-  if ((x1 - x0) * 10 <= (int)cinfo.output_width * 3) {
+  if (crop_columns && x1 - x0 < (int)cinfo.output_width) {
     xoffset = (JDIMENSION)x0;
     crop_width = (JDIMENSION)(x1 - x0);
     /* rounds xoffset down and crop_width up to iMCU boundaries */

@@ -26,7 +26,7 @@ Skipping is for training pipelines: in ``test_mode`` MMEngine's ``BaseDataset`` 
 With ``lazy_decode=True`` (the RSB training pipelines), a JPEG is read and its header checked,
 but decoding waits for the next transform, ``TimmRandomResizedCrop``, which decodes only the
 crop it draws (:mod:`rsb_mm.datasets.transforms.jpeg_region`: the same pixels as OpenCV's full
-decode there; 1.05-1.25x the RSB training pipeline's throughput, benchmarks/README.md).
+decode there; median 1.07x the RSB training pipeline's throughput, benchmarks/README.md).
 ``results['img']`` is then absent and ``results['img_deferred']`` holds a
 :class:`DeferredJpeg`; ``img_shape`` and ``ori_shape`` are the header's. An error libjpeg meets
 while decoding the crop is reported as above (raise or skip) by the crop transform; corrupt data
@@ -73,7 +73,7 @@ def jpeg_is_truncated(data: bytes) -> bool:
     if not data.startswith(_SOI):
         return False
     # Equivalent to "no EOI after the last SOS", searched from the end: a complete file ends
-    # with its EOI, so this reads a few bytes instead of the whole scan (0.07 ms a file).
+    # with its EOI, so this reads a few bytes instead of scanning the whole entropy data.
     last_end = data.rfind(_EOI)
     return last_end < 0 or data.find(_SOS) < 0 or data.find(_SOS, last_end + 2) >= 0
 

@@ -77,6 +77,21 @@ def test_regions_equal_the_full_decode():
     assert checked == 3 * 7 * 15
 
 
+def test_cropping_columns_or_not_gives_the_same_pixels():
+    """With columns skipped (the default) or every column decoded, a full decode's pixels."""
+    lib = jpeg_region._get()
+    rng = random.Random(1)
+    rgb = np.asarray(Image.fromarray(sample_photos(1)[0]).resize((333, 231)))
+    for name, data in _encodings(rgb):
+        full = _full(data)
+        for top, left, bh, bw in _random_boxes(rng, *full.shape[:2], 8):
+            expected = full[top:top + bh, left:left + bw]
+            for crop_columns in (0, 1):
+                np.testing.assert_array_equal(
+                    jpeg_region._region(lib, data, top, left, bh, bw, 1, crop_columns), expected,
+                    err_msg=f'{name} {(top, left, bh, bw)} crop_columns={crop_columns}')
+
+
 def test_without_the_margin_crop_edges_differ():
     """The one-iMCU margin is needed: decoded alone, a region's edges are upsampled from
     replicated chroma, so this test (and the self-check) would catch a decoder without it."""
@@ -134,8 +149,8 @@ def test_turns_itself_off_and_says_why(monkeypatch, tmp_path):
     # a build whose pixels differ from OpenCV's is not used
     real = jpeg_region._region
     monkeypatch.setattr(jpeg_region, '_region',
-                        lambda lib, data, top, left, bh, bw, margin=1: real(
-                            lib, data, top, left, bh, bw, 0))
+                        lambda lib, data, top, left, bh, bw, margin=1, crop_columns=1: real(
+                            lib, data, top, left, bh, bw, 0, crop_columns))
     assert not fresh() and 'pixels differ from OpenCV' in messages[-1]
     monkeypatch.setattr(jpeg_region, '_region', real)
     assert fresh()

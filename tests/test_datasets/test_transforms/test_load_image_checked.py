@@ -5,6 +5,7 @@ worker processes. With lazy_decode, JPEGs reach TimmRandomResizedCrop undecoded 
 same crops (CMYK JPEGs and PNGs are decoded whole), and a decoding error is reported by the crop
 as by the loader."""
 import io
+import os.path as osp
 import random
 
 import numpy as np
@@ -15,8 +16,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import rsb_mm  # noqa: F401
-from rsb_mm.datasets.transforms import (LoadImageFromFileChecked, UnreadableImageError,
-                                        jpeg_is_truncated, jpeg_region)
+from rsb_mm.datasets.transforms import (DeferredJpeg, LoadImageFromFileChecked,
+                                        UnreadableImageError, jpeg_is_truncated, jpeg_region)
 from rsb_mm.testing import sample_photos, write_imagenet_folder
 
 
@@ -206,6 +207,18 @@ def _note_deferred(results):
 
 def _as_list(batch):
     return batch  # a module-level function: spawned workers must unpickle the collate_fn
+
+
+@needs_region_decoder
+def test_deferred_jpeg_decodes_any_jpeg(tmp_path):
+    """A DeferredJpeg of a colour space the region decoder declines (CMYK; the loader itself
+    decodes those whole) still decodes, through OpenCV, to the loader's pixels."""
+    path = dict((osp.basename(p), p) for p, _ in _files(tmp_path))['cmyk.jpg']
+    loader = LoadImageFromFileChecked(lazy_decode=True, color_type='color_ignore_orientation')
+    whole = loader(dict(img_path=path))['img']
+    deferred = DeferredJpeg(open(path, 'rb').read(), *whole.shape[:2], path, 0, loader)
+    np.testing.assert_array_equal(deferred.decode(), whole)
+    np.testing.assert_array_equal(deferred.decode((10, 20, 30, 40)), whole[10:40, 20:60])
 
 
 def _bad_progressive(path):
