@@ -19,7 +19,8 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
+    # timm's DistributedSampler order: seeded with the epoch alone (seed 0), whatever the run's seed
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True, seed=0),
     dataset=dict(pipeline=train_pipeline))
 
 model = dict(

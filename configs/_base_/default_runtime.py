@@ -30,7 +30,16 @@ custom_hooks = [
     dict(type='NonFiniteLossHook', action='stop'),
     # With LoadImageFromFileChecked(on_error='skip'): unreadable images skipped, per epoch.
     dict(type='UnreadableImageCountHook'),
+    # timm's `--dist-bn reduce` (its default): at every epoch end, before the epoch's checkpoint
+    # and the evaluation, each BatchNorm running mean / variance becomes the mean over ranks
+    # (MMEngine's hook; priority NORMAL runs before the checkpoint hook's VERY_LOW).
+    dict(type='SyncBuffersHook'),
 ]
+
+# DDP as timm's train.py builds it: `broadcast_buffers=True` (PyTorch's default; MMEngine's
+# default wrapper turns it off), so every forward starts from rank 0's BatchNorm statistics.
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', broadcast_buffers=True, find_unused_parameters=False)
 
 env_cfg = dict(
     cudnn_benchmark=True,
@@ -47,4 +56,8 @@ visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
 resume = False
-randomness = dict(seed=None, deterministic=False)
+# One random stream per rank, as timm's `random_seed(seed, rank)`: rank r is seeded with
+# seed + r (MMEngine's diff_rank_seed), so ranks draw different Mixup/CutMix parameters and
+# drop-path masks, and their DataLoader workers are seeded apart. The samplers' index order
+# does not depend on it: they are seeded with `seed=0` + epoch in the data configs (timm's).
+randomness = dict(seed=None, diff_rank_seed=True, deterministic=False)

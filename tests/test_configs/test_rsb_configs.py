@@ -163,3 +163,59 @@ def test_config_builds(name):
     with torch.no_grad():
         out = model(torch.zeros(2, 3, 64, 64), mode='tensor')
     assert out.shape == (2, 1000)
+
+
+@pytest.mark.parametrize('name', sorted(TABLE))
+def test_config_composes_ranks_as_timm_train(name):
+    """timm's distributed train.py: seed + rank per process, DDP broadcasting BN buffers, BN
+    statistics averaged over ranks at each epoch end, samplers seeded with the epoch only.
+    (tests/test_robustness/test_distributed_faults.py runs it with 2 processes.)"""
+    cfg = _load(name)
+    assert cfg.randomness.diff_rank_seed is True
+    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+    assert cfg.model_wrapper_cfg.broadcast_buffers is True
+    assert 'SyncBuffersHook' in [h['type'] for h in cfg.custom_hooks]
+    assert cfg.train_dataloader.sampler.seed == 0
+
+
+def test_head_starts_as_timm_fc_and_backbone_init_is_unchanged():
+    import inspect
+    import math
+
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.models.heads import LinearClsHead
+    from mmpretrain.registry import MODELS
+
+    cfg = _load('a1')
+    init_default_scope(cfg.default_scope)
+    assert cfg.model.head.init_cfg is None
+    models = []
+    mmpretrain_init = inspect.signature(LinearClsHead).parameters['init_cfg'].default
+    for head_init in (None, mmpretrain_init):  # ours, MMPretrain's
+        model_cfg = cfg.model.copy()
+        model_cfg.head = dict(model_cfg.head, init_cfg=head_init)
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        models.append(model)
+    ours, mmpretrain_default = models
+    assert mmpretrain_default.head.init_cfg == dict(type='Normal', layer='Linear', std=0.01)
+
+    # PyTorch's default Linear init, as timm's ResNet leaves `fc`: weight and bias uniform in
+    # +-1/sqrt(fan_in) (std = bound / sqrt(3)); MMPretrain's would give std 0.01 and bias 0.
+    fc = ours.head.fc
+    bound = 1 / math.sqrt(2048)
+    for param in (fc.weight, fc.bias):
+        assert param.abs().max() <= bound
+        assert param.abs().max() > 0.99 * bound
+        assert abs(param.std().item() / (bound / math.sqrt(3)) - 1) < 0.05
+        assert abs(param.mean().item()) < 0.1 * bound
+    assert mmpretrain_default.head.fc.bias.abs().max() == 0
+
+    # The backbone's init (Kaiming convs, last BN of each block at zero) is drawn before the
+    # head's and is the same either way.
+    for (key, a), b in zip(ours.backbone.state_dict().items(),
+                           mmpretrain_default.backbone.state_dict().values()):
+        assert torch.equal(a, b), key
+    assert torch.count_nonzero(ours.backbone.layer1[0].bn3.weight) == 0

@@ -4,15 +4,13 @@ its evaluation and halfway through writing a checkpoint, each time resumed with
 counters and random states as an uninterrupted run, bit for bit (CPU, one thread,
 ``randomness=dict(seed=0, deterministic=True)``, ``num_workers=0``), and every iteration trained
 on the same images with the same loss and lr."""
-import json
 import os.path as osp
 import signal
 
 import pytest
-import torch
-from train_child import start_train
-
+from dist_runs import assert_same_end, load, trace
 from tiny_recipe import write_tiny_recipe
+from train_child import start_train
 
 KILLED = -signal.SIGKILL
 
@@ -30,31 +28,6 @@ def _train(config, work_dir, log, fault=''):
 def _pointer(work_dir):
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return osp.basename(f.read().strip())
-
-
-def _trace(work_dir):
-    with open(osp.join(work_dir, 'trace_rank0.jsonl')) as f:
-        return [json.loads(line) for line in f]
-
-
-def _load(path):
-    return torch.load(path, map_location='cpu')  # weights_only=True, rsb_mm's allow-list
-
-
-def _assert_same_tensors(a, b, what):
-    if isinstance(a, torch.Tensor):
-        same = isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-        assert same, f'{what} differs'
-    elif isinstance(a, dict):
-        assert set(a) == set(b), what
-        for key in a:
-            _assert_same_tensors(a[key], b[key], f'{what}.{key}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same_tensors(x, y, f'{what}[{i}]')
-    else:
-        assert a == b, what
 
 
 def test_killed_three_times_resumes_to_the_uninterrupted_weights(tmp_path):
@@ -92,7 +65,7 @@ def test_killed_three_times_resumes_to_the_uninterrupted_weights(tmp_path):
     # still there although max_keep_ckpts=1 (MMEngine deletes the old one before writing).
     assert _pointer(run) == 'iter_4.pth'
     assert (run / 'epoch_1.pth').is_file()
-    _load(run / 'iter_4.pth')
+    load(run / 'iter_4.pth')
 
     # 4. Resumed from iteration 4 (batch 1 of epoch 2); the partial file is removed; finishes.
     assert _train(config, run, logs[3]) == 0
@@ -107,21 +80,14 @@ def test_killed_three_times_resumes_to_the_uninterrupted_weights(tmp_path):
 
     # Bitwise: weights, optimizer (LAMB moments, step counts), LR schedule, counters, and the
     # random generators where the run ended.
-    final, expected = _load(run / 'epoch_2.pth'), _load(ref / 'epoch_2.pth')
-    _assert_same_tensors(final['state_dict'], expected['state_dict'], 'state_dict')
-    _assert_same_tensors(final['optimizer'], expected['optimizer'], 'optimizer')
-    _assert_same_tensors(final['param_schedulers'], expected['param_schedulers'],
-                         'param_schedulers')
-    assert (final['meta']['epoch'], final['meta']['iter']) == (2, 6)
-    assert (expected['meta']['epoch'], expected['meta']['iter']) == (2, 6)
-    rng = final['message_hub']['runtime_info']['rng_states']
-    _assert_same_tensors(rng, expected['message_hub']['runtime_info']['rng_states'], 'rng')
+    assert_same_end(run / 'epoch_2.pth', ref / 'epoch_2.pth')
+    assert load(ref / 'epoch_2.pth')['meta']['iter'] == 6
 
     # Every iteration, including the ones trained again after a kill, used the same images
     # (sampler epoch and position), loss (augmentations, Mixup, drop path) and lr.
-    reference = {r['iter']: r for r in _trace(ref)}
+    reference = {r['iter']: r for r in trace(ref)}
     assert sorted(reference) == [1, 2, 3, 4, 5, 6]
-    records = _trace(run)
+    records = trace(run)
     assert sorted({r['iter'] for r in records}) == [1, 2, 3, 4, 5, 6]
     assert [r['iter'] for r in records] == [1, 2, 3, 3, 4, 5, 6, 5, 6]
     for record in records:

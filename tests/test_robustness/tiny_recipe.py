@@ -40,7 +40,9 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='NonFiniteLossHook'),
     dict(type='UnreadableImageCountHook'),
+    dict(type='SyncBuffersHook'),
     dict(type='RobustnessTestFaultHook'),
+    dict(type='BatchNormStatsHook'),
 ]
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed=0, deterministic=True)

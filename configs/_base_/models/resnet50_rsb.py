@@ -19,5 +19,8 @@ model = dict(
         # Training targets are always the mixed soft targets (smoothing is applied inside
         # the mixing), so the loss's own smoothing only touches integer labels.
         loss=dict(type='ThresholdedBCELoss', smoothing=0.0, target_threshold=0.2),
-        topk=(1, 5)),
+        topk=(1, 5),
+        # timm's ResNet leaves `fc` at PyTorch's default Linear init (weight and bias uniform
+        # in +-1/sqrt(in_channels)); MMPretrain's head default is Normal(std=0.01), bias 0.
+        init_cfg=None),
 )

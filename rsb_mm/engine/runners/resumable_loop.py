@@ -229,6 +229,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         # sampler with it (MMEngine's DefaultSampler takes the run's seed); Runner.resume then
         # switches the run to the checkpoint's seed, but the sampler keeps the new one and the
         # data order changes. A sampler seeded from the run follows the checkpoint's seed.
+        # With diff_rank_seed the Runner builds samplers with seed=None, never the run's seed.
+        if self.runner._randomness_cfg.get('diff_rank_seed', False):
+            return
         sampler = self.dataloader.sampler
         seed = self.runner.seed
         if seed != self._build_seed and getattr(sampler, 'seed', None) == self._build_seed:
