@@ -11,7 +11,6 @@ iteration, the elapsed time and an estimate of the time left for the whole demo.
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from mmengine.logging import print_log
 
+from ..utils.launcher import free_port
 from .data import DemoData, DemoDataSize, num_shape_classes, write_demo_data
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -72,11 +72,6 @@ class DemoSummary(NamedTuple):
 
 _PROGRESS = re.compile(r'(Epoch|Iter)\(train\)\s*(?:\[(\d+)\])?\s*\[\s*(\d+)/(\d+)\]')
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -214,7 +209,7 @@ def run_demo(work_dir: str,
     say(f'[data] written: {data.imagenet}, {data.cifar10}, {data.coco}')
 
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
-               PYTHONUNBUFFERED='1', PORT=str(_free_port()))
+               PYTHONUNBUFFERED='1', PORT=str(free_port()))
     n_classes = num_shape_classes()
     d = size.data
     pretrain_iters = size.pretrain_epochs * d.pretrain_train_per_class * n_classes / 64

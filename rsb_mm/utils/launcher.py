@@ -10,6 +10,7 @@ is the same command on a laptop, in CI and on a cluster.
 """
 import datetime
 import os
+import socket
 
 import torch
 import torch.distributed as torch_dist
@@ -66,6 +67,13 @@ def prepare_distributed(cfg: Config) -> None:
         kwargs = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))
         torch_dist.init_process_group(backend='gloo', init_method='env://', **kwargs)
     cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg)
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a local ``MASTER_PORT``."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def shutdown_distributed() -> None:

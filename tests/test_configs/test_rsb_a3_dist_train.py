@@ -4,25 +4,20 @@ and ``--resume`` continues from it."""
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 
 import pytest
 import torch
 
 from rsb_mm.testing import write_imagenet_folder
+from rsb_mm.utils import free_port
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def _run(args, cwd):
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1')
     proc = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=900)
     log = proc.stdout + proc.stderr

@@ -2,20 +2,16 @@
 them, read their traces and compare checkpoints bit for bit."""
 import json
 import os.path as osp
-import socket
 
 import pytest
 import torch
 from train_child import start_train
 
+from rsb_mm.utils import free_port
+
 # Far below the 30 min a rank would otherwise wait: a process still alive after this hangs.
 JOIN_S = 240
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def launch(config, work_dir, log_dir, tag, world=2, fault='', options=()):

@@ -9,7 +9,6 @@ user overrides a config.
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -17,16 +16,12 @@ import pytest
 import torch
 
 from rsb_mm.testing import write_coco_detection
+from rsb_mm.utils import free_port
 from rsb_mm.weights.strict_pretrained import extract_state_dict, read_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'detection', 'faster-rcnn_r50-rsb-a1-pre_fpn_1x_coco.py')
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _tiny_options(data_root: str) -> list:
@@ -51,7 +46,7 @@ def test_dist_train_and_test_a_detection_config(tmp_path, rsb_checkpoint):
     # rsb_mm importable from this checkout also where the installed one is elsewhere
     # (dist_train.sh does the same for its processes).
     path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1', PYTHONPATH=path)
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1', PYTHONPATH=path)
     proc = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
          '--cfg-options', f'model.backbone.init_cfg.checkpoint={rsb_checkpoint}', *opts],

@@ -3,7 +3,6 @@ GPU runs 2 processes (torchrun, gloo, DDP without device ids) for 2 iterations a
 checkpoint; then ``tools/test.py`` evaluates it."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from rsb_mm.testing import write_imagenet_folder
+from rsb_mm.utils import free_port
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -40,11 +40,6 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU (gloo) path')
 def test_dist_train_two_processes_on_cpu(tmp_path):
@@ -54,7 +49,7 @@ def test_dist_train_two_processes_on_cpu(tmp_path):
     config = tmp_path / 'tiny_resnet50.py'
     config.write_text(CONFIG)
     work_dir = str(tmp_path / 'work')
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1')
     data_opts = [f'{loader}.dataset.data_root={data_root}'
                  for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     proc = subprocess.run(

@@ -2,7 +2,6 @@
 import json
 import math
 import os.path as osp
-import socket
 from collections import Counter
 
 import pytest
@@ -14,6 +13,7 @@ from torch.utils.data import Dataset
 
 from rsb_mm.datasets.samplers import RepeatAugSamplerDeiT
 from rsb_mm.datasets.samplers import repeat_aug_deit as sampler_module
+from rsb_mm.utils import free_port
 
 
 class _IndexDataset(Dataset):
@@ -228,11 +228,6 @@ def test_runner_build_dataloader():
         assert seen == _timm(600, 0, 1, epoch)
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def _dist_worker(rank, world, port, out_dir, length, epochs):
     """One process of the real 2-process run: build through the registry, gather, save."""
@@ -269,7 +264,7 @@ def test_real_two_process_gloo(tmp_path):
     start_method = 'fork' if 'fork' in mp.get_all_start_methods() else 'spawn'
     mp.start_processes(
         _dist_worker,
-        args=(world, _free_port(), str(tmp_path), length, epochs),
+        args=(world, free_port(), str(tmp_path), length, epochs),
         nprocs=world,
         join=True,
         start_method=start_method)

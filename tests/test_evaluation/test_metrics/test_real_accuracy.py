@@ -4,7 +4,6 @@ import json
 import math
 import os
 import os.path as osp
-import socket
 import warnings
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch.multiprocessing as mp
 from mmengine.evaluator import Evaluator
 
 from rsb_mm.evaluation import ReaLAccuracy, real_accuracy, real_topk_correct
+from rsb_mm.utils import free_port
 
 N, C = 60, 20
 
@@ -138,11 +138,6 @@ def test_bad_arguments(tmp_path):
         metric.process(None, [dict(pred_label=torch.tensor([0]), gt_label=torch.tensor([0]))])
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def _dist_worker(rank, world, port, out_dir, real, scores):
     """One rank: DefaultSampler's strided share of the padded index list, then evaluate."""
@@ -182,7 +177,7 @@ def test_two_process_gloo_equals_timm(tmp_path):
         json.dump(real, f)
     expected = _timm_accuracy([_name(i + 1) for i in range(n)], real_json, scores)
     start_method = 'fork' if 'fork' in mp.get_all_start_methods() else 'spawn'
-    mp.start_processes(_dist_worker, args=(2, _free_port(), str(tmp_path), real, scores),
+    mp.start_processes(_dist_worker, args=(2, free_port(), str(tmp_path), real, scores),
                        nprocs=2, join=True, start_method=start_method)
     with open(tmp_path / 'got.json') as f:
         got = json.load(f)
