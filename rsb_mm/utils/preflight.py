@@ -17,6 +17,13 @@ negative lr trains "fine"). :func:`check_config` fails first, with the config ke
   augmentation ``num_repeats`` >= 1, known ``on_error`` / ``action`` values;
 - a loader with ``lazy_decode=True`` is followed by ``TimmRandomResizedCrop`` (the transform
   that decodes its JPEGs);
+- the train sampler gives the same order each time it is built: with
+  ``randomness.diff_rank_seed=True`` the Runner builds it with ``seed=None``, and a sampler
+  that then draws a random seed (MMEngine's ``DefaultSampler``) would shuffle differently
+  after ``--resume``;
+- the global batch (processes x ``train_dataloader.batch_size``) is the one the lr is set for
+  (``auto_scale_lr.base_batch_size``); if not, and ``--auto-scale-lr`` is off, a warning says
+  that the lr stays as configured (timm's ``--lr``) and what batch size keeps the recipe;
 - the train batch suits Mixup/CutMix: an even batch size (timm asserts it: each image is mixed
   with its mirror in the flipped batch, and the middle image of an odd batch with itself), and
   ``drop_last=True`` for ``mode='pair'``, which cannot mix a last odd batch.
@@ -24,13 +31,16 @@ negative lr trains "fine"). :func:`check_config` fails first, with the config ke
 The modules check these values themselves too; checking here names the config key and fails
 before the model is built.
 """
+import logging
 import math
 import numbers
+import os
 import os.path as osp
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import DATA_SAMPLERS, OPTIMIZERS, DefaultScope
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -271,6 +281,27 @@ def _check_batch_for_mixup(cfg: Config) -> List[str]:
     return problems
 
 
+def _check_sampler_order(cfg: Config) -> List[str]:
+    sampler = (cfg.get('train_dataloader', None) or {}).get('sampler', None)
+    if not (cfg.get('randomness', None) or {}).get('diff_rank_seed', False) or \
+            not isinstance(sampler, dict):
+        return []
+    orders = []
+    for _ in range(2):  # as Runner.build_dataloader builds it with diff_rank_seed
+        try:
+            built = DATA_SAMPLERS.build(
+                dict(sampler), default_args=dict(dataset=_SizedStub(1000), seed=None))
+        except (ValueError, TypeError, KeyError):
+            return []  # _check_builds names the problem
+        orders.append(list(built))
+    if orders[0] == orders[1]:
+        return []
+    return [f'train_dataloader.sampler = {dict(sampler)}: with randomness.diff_rank_seed=True '
+            'it is built with seed=None and draws a random seed, so a resumed run would '
+            'see another data order; set train_dataloader.sampler.seed (0 gives timm\'s '
+            'order)']
+
+
 def _check_builds(cfg: Config, sampler_checked: bool = False) -> List[str]:
     problems = []
     sampler = (cfg.get('train_dataloader', None) or {}).get('sampler', None)
@@ -295,6 +326,26 @@ def _check_builds(cfg: Config, sampler_checked: bool = False) -> List[str]:
     return problems
 
 
+def _warn_global_batch(cfg: Config) -> None:
+    scale = cfg.get('auto_scale_lr', None) or {}
+    base, batch = scale.get('base_batch_size'), (cfg.get('train_dataloader', None) or {}).get(
+        'batch_size')
+    if not isinstance(base, int) or not isinstance(batch, int) or scale.get('enable', False):
+        return
+    world = 1
+    if cfg.get('launcher', 'none') != 'none':
+        world = int(os.environ.get('WORLD_SIZE') or os.environ.get('SLURM_NTASKS') or 1)
+    if world * batch == base:
+        return
+    keep = (f'--cfg-options train_dataloader.batch_size={base // world}'
+            if base % world == 0 else f'a batch size that makes {base} over all processes')
+    print_log(f'The global batch is {world} process(es) x {batch} = {world * batch} images, '
+              f'and the config\'s lr is set for {base} (auto_scale_lr.base_batch_size): it '
+              f'stays as configured. To train the recipe as published use {keep}; to scale '
+              'the lr linearly with the batch, pass --auto-scale-lr.',
+              logger='current', level=logging.WARNING)
+
+
 def check_config(cfg: Config) -> None:
     """Raise :class:`ConfigError` listing every problem found, each with its key and value.
 
@@ -311,6 +362,7 @@ def check_config(cfg: Config) -> None:
     with DefaultScope.overwrite_default_scope(scope):
         problems = (_check_paths(cfg) + _check_values(cfg) + module_problems
                     + _check_lazy_decode(cfg) + _check_batch_for_mixup(cfg)
-                    + _check_builds(cfg, sampler_checked))
+                    + _check_builds(cfg, sampler_checked) + _check_sampler_order(cfg))
     if problems:
         raise ConfigError('the config cannot run:\n  - ' + '\n  - '.join(problems))
+    _warn_global_batch(cfg)

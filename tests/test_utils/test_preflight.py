@@ -186,3 +186,48 @@ def test_missing_evaluator_ann_file_is_named(data_root, tmp_path):
     msg = str(err.value)
     assert f"val_evaluator.ann_file = '{missing}': no such file" in msg
     assert f"test_evaluator[1].ann_file = '{missing}': no such file" in msg
+
+
+def test_sampler_with_a_random_seed_under_diff_rank_seed_is_refused(data_root):
+    shuffled = dict(type='DefaultSampler', shuffle=True)
+    loader = dict(batch_size=4, sampler=shuffled, dataset=_cfg(data_root).train_dataloader.dataset)
+    per_rank = dict(seed=None, diff_rank_seed=True)
+    with pytest.raises(ConfigError, match=r'train_dataloader.sampler = .*DefaultSampler.*'
+                                          r'another data order.*sampler.seed'):
+        check_config(_cfg(data_root, train_dataloader=loader, randomness=per_rank))
+    # An explicit seed, an unshuffled sampler, rsb_mm's (seed None means timm's 0), or the
+    # run's shared seed (diff_rank_seed off: the Runner passes it) keep the order.
+    for sampler, randomness in ((dict(shuffled, seed=0), per_rank),
+                                (dict(shuffled, shuffle=False), per_rank),
+                                (dict(type='RepeatAugSamplerDeiT'), per_rank),
+                                (shuffled, dict(seed=None))):
+        check_config(_cfg(data_root, train_dataloader=dict(loader, sampler=sampler),
+                          randomness=randomness))
+
+
+def test_global_batch_other_than_the_lr_is_set_for_is_named(data_root, monkeypatch):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    messages = []
+
+    def log(level, msg, *args, **kwargs):
+        if level == logging.WARNING:
+            messages.append(msg)
+
+    monkeypatch.setattr(MMLogger.get_current_instance(), 'log', log)
+    monkeypatch.setenv('WORLD_SIZE', '8')
+    scale = dict(base_batch_size=2048)
+    loader = dict(_cfg(data_root).train_dataloader, batch_size=512)
+    check_config(_cfg(data_root, train_dataloader=loader, auto_scale_lr=scale,
+                      launcher='pytorch'))
+    assert len(messages) == 1
+    assert '8 process(es) x 512 = 4096' in messages[0] and 'set for 2048' in messages[0]
+    assert 'train_dataloader.batch_size=256' in messages[0] and '--auto-scale-lr' in messages[0]
+    # The recipe's global batch, or --auto-scale-lr on: nothing to say.
+    check_config(_cfg(data_root, train_dataloader=dict(loader, batch_size=256),
+                      auto_scale_lr=scale, launcher='pytorch'))
+    check_config(_cfg(data_root, train_dataloader=loader, launcher='pytorch',
+                      auto_scale_lr=dict(scale, enable=True)))
+    assert len(messages) == 1
