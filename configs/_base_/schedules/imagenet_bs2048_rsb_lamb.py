@@ -20,7 +20,10 @@ param_scheduler = dict(
     lr_min=1e-6,
     warmup_t=5,
     warmup_lr_init=1e-4,
-    cooldown_t=0,  # timm's RSB runs used its default of 10 extra epochs at lr_min
+    # No cool-down. timm's 2021 train.py defaulted to 10 extra epochs at lr_min, but the paper's
+    # Table 1 counts 375k / 188k / 63k forward passes = 600 / 300 / 100 epochs x 625 iterations
+    # (610 epochs would be 381k); no published RSB command line says otherwise.
+    cooldown_t=0,
     by_epoch=True)
 
 # Resumes mid-epoch at the exact batch and random state (`--resume auto`), where MMEngine's
