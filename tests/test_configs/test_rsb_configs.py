@@ -219,3 +219,43 @@ def test_head_starts_as_timm_fc_and_backbone_init_is_unchanged():
                            mmpretrain_default.backbone.state_dict().values()):
         assert torch.equal(a, b), key
     assert torch.count_nonzero(ours.backbone.layer1[0].bn3.weight) == 0
+
+
+class _DrawInWorker:
+    """A data set whose items are what the DataLoader worker's generators draw."""
+
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, index):
+        import random
+
+        import numpy as np
+        import torch
+        from torch.utils.data import get_worker_info
+        return dict(worker=get_worker_info().id, draws=(random.random(), float(np.random.rand()),
+                                                        float(torch.rand(()))))
+
+
+def test_dataloader_workers_draw_apart_per_rank_and_worker(monkeypatch):
+    """The A1 train loader as MMEngine's Runner builds it under diff_rank_seed: real worker
+    processes of ranks 0-3 (the rank set as the Runner reads it) start from distinct seeds."""
+    import mmengine.runner.runner as runner_module
+    from mmengine.runner import Runner
+
+    cfg = _load('a1')
+    seen = {}
+    for rank in range(4):
+        monkeypatch.setattr(runner_module, 'get_rank', lambda rank=rank: rank)
+        loader_cfg = dict(cfg.train_dataloader, dataset=_DrawInWorker(), num_workers=2,
+                          persistent_workers=False, pin_memory=False, batch_size=4,
+                          collate_fn=dict(type='default_collate'),
+                          sampler=dict(type='DefaultSampler', shuffle=False))
+        loader = Runner.build_dataloader(loader_cfg, seed=1234 + rank, diff_rank_seed=True)
+        for batch in loader:
+            for worker, *draws in zip(batch['worker'].tolist(), *batch['draws']):
+                seen.setdefault((rank, worker), tuple(float(d) for d in draws))
+    assert len(seen) == 8
+    firsts = list(seen.values())
+    for i in range(3):  # python, numpy, torch: eight different streams each
+        assert len({draws[i] for draws in firsts}) == 8

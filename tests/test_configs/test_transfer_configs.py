@@ -70,7 +70,8 @@ def test_config_states_the_transfer_setup(name):
     assert cfg.model.backbone.init_cfg == dict(
         type='StrictPretrained', checkpoint='checkpoints/resnet50_a1_in1k_mmpretrain.pth',
         prefix='backbone.')
-    assert 'init_cfg' not in cfg.model.head  # the head keeps its own (random) init
+    # the new head keeps PyTorch's Linear init, as timm's classifier of a new model
+    assert cfg.model.head.init_cfg is None
     train, test = (cfg[k].dataset.pipeline for k in ('train_dataloader', 'test_dataloader'))
     crop = next(t for t in train if t['type'] == 'TimmRandomResizedCrop')
     assert crop['scale'] == 224
