@@ -44,5 +44,6 @@ test_evaluator = val_evaluator
 # AdamW at the RSB configs' lr for batch 16, kept for batch 4 (a few dozen steps need it),
 # after a short warm-up; no step decay in a few epochs.
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10)]
+auto_scale_lr = dict(base_batch_size=4)  # this lr is meant for the demo's batch of 4
 train_cfg = dict(max_epochs=4, val_interval=1)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=1))

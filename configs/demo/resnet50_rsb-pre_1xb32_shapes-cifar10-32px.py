@@ -29,6 +29,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=0.01))
+auto_scale_lr = dict(base_batch_size=32)  # the lr above is set for 1 x 32
 param_scheduler = dict(t_initial=10, warmup_t=1)
 train_cfg = dict(max_epochs=10, val_interval=1)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -37,6 +37,7 @@ val_cfg = dict(_delete_=True)
 test_cfg = dict(_delete_=True)
 
 optim_wrapper = dict(optimizer=dict(lr=5e-3))
+auto_scale_lr = dict(base_batch_size=64)  # the lr above is set for 2 x 32
 param_scheduler = dict(t_initial=12, warmup_t=1)
 train_cfg = dict(max_epochs=12)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=1))
