@@ -22,7 +22,7 @@ test_pipeline = [dict(type='PackInputs')]
 loader = dict(num_workers=0, persistent_workers=False, pin_memory=False)
 train_dataloader = dict(
     batch_size=32, **loader,
-    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True, seed=0),
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=100, **loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
