@@ -108,10 +108,13 @@ def test_finetunes_from_rsb_pretraining_checkpoint(name, tmp_path, rsb_checkpoin
     assert snapshot.backbone.keys() == backbone.keys()
     for key, value in backbone.items():
         assert torch.equal(snapshot.backbone[key], value), key
-    # a new head for the data set's classes, at its own init (normal, std 0.01; zero bias)
+    # a new head for the data set's classes, at PyTorch's Linear init (timm's new classifier):
+    # weight and bias uniform in +-1/sqrt(2048), std 1/sqrt(3 * 2048) = 0.0128
     assert snapshot.head['fc.weight'].shape == (num_classes, 2048)
-    assert 0.005 < snapshot.head['fc.weight'].std() < 0.02
-    assert not snapshot.head['fc.bias'].any()
+    bound = 2048 ** -0.5
+    for param in (snapshot.head['fc.weight'], snapshot.head['fc.bias']):
+        assert 0 < param.abs().max() <= bound
+    assert 0.95 < snapshot.head['fc.weight'].std() / (bound / 3 ** 0.5) < 1.05
 
     assert len(runner.train_dataloader.dataset) == num_train
     assert runner.iter == num_train // 2
