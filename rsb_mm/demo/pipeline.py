@@ -73,7 +73,6 @@ class DemoSummary(NamedTuple):
 _PROGRESS = re.compile(r'(Epoch|Iter)\(train\)\s*(?:\[(\d+)\])?\s*\[\s*(\d+)/(\d+)\]')
 
 
-
 def _fmt_seconds(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f'{seconds // 60}m{seconds % 60:02d}s'
