@@ -1,4 +1,4 @@
-"""LAMB (arXiv 1904.00962) in functional form, as ``torch.optim.adam.adam``.
+"""LAMB (https://arxiv.org/abs/1904.00962) in functional form, as ``torch.optim.adam.adam``.
 
 :func:`lamb` runs one step for the tensors of one param group and dispatches
 to the exact foreach path (``_lamb_foreach.py``: timm's ``_single_tensor_lamb``

@@ -1,4 +1,4 @@
-"""``MultiTensorLamb``: LAMB (arXiv 1904.00962) as timm trains RSB, multi-tensor.
+"""``MultiTensorLamb``: LAMB (https://arxiv.org/abs/1904.00962) as timm trains RSB.
 
 Twin: ``timm.optim.Lamb`` (``timm/optim/lamb.py``), argument for argument and,
 on CPU, bit for bit with its per-tensor path (unless ``fused=True``); the
