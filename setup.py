@@ -76,11 +76,12 @@ if __name__ == '__main__':
             ]
         },
         # Pillow's resampling in C (rsb_mm/_native/pil_resample.py loads it); contraction off:
-        # the filter weights must round as Pillow's (built without FMA) do.
+        # the filter weights must round as Pillow's (built without FMA) do. Optional: where it
+        # does not build, the install goes on and the transform uses Pillow (same pixels).
         ext_modules=[
             Extension('rsb_mm._native._pil_resample', ['rsb_mm/_native/pil_resample.c'],
                       extra_compile_args=['-O3', '-std=c99', '-ffp-contract=off'],
-                      libraries=['m'])
+                      libraries=['m'], optional=True)
         ],
         install_requires=parse_requirements('runtime.txt'),
         extras_require={
