@@ -8,7 +8,7 @@ import os.path as osp
 import shutil
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -72,10 +72,17 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={
             'rsb_mm': [
-                '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml',
-                'datasets/transforms/pil_resample.c', 'datasets/transforms/jpeg_region.c'
+                '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml'
             ]
         },
+        # Pillow's resampling in C (rsb_mm/_native/pil_resample.py loads it); contraction off:
+        # the filter weights must round as Pillow's (built without FMA) do. Optional: where it
+        # does not build, the install goes on and the transform uses Pillow (same pixels).
+        ext_modules=[
+            Extension('rsb_mm._native._pil_resample', ['rsb_mm/_native/pil_resample.c'],
+                      extra_compile_args=['-O3', '-std=c99', '-ffp-contract=off'],
+                      libraries=['m'], optional=True)
+        ],
         install_requires=parse_requirements('runtime.txt'),
         extras_require={
             'mim': parse_requirements('mminstall.txt'),

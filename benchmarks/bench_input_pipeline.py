@@ -14,8 +14,7 @@ RandAugment ``rand-m7-mstd0.5-inc1`` -> tensor.
   dicts with ``mmcv.transforms.Compose`` in the ``mmpretrain`` scope; once more with
   ``TimmRandomResizedCrop(native_resize=False)`` (Pillow's own resize instead of rsb_mm's
   compiled copy of it), and the A1 config's training pipeline as shipped
-  (``LoadImageFromFileChecked(lazy_decode=True)``: only the crop of each JPEG is decoded; the
-  same transforms), once more with ``lazy_decode=False``.
+  (``LoadImageFromFileChecked``: the same transforms).
 * for reference, MMPretrain's own RSB pipeline (``RandomResizedCrop`` pillow bicubic +
   ``RandAugment(policies='timm_increasing')``), which is *not* pixel-equal to timm.
 
@@ -23,7 +22,8 @@ One process, ``torch.set_num_threads(1)`` and ``cv2.setNumThreads(1)``: images p
 this process's CPU time (``time.process_time``, so other jobs on a shared machine inflate the
 numbers less than wall time would), i.e. images/s per core.
 Before timing, the script checks that rsb_mm's output equals timm's pixel for pixel (flip off
-on both sides, since they draw it from different RNGs), with cv2, pillow and lazy decoding.
+on both sides, since they draw it from different RNGs), with cv2 and pillow decoding and the
+A1 config's pipeline.
 A second table splits the time per stage.
 
 Images: ``--images`` (files or folders of JPEGs, e.g. a few hundred ImageNet val images), else
@@ -179,16 +179,13 @@ def rsb_mm_cfgs(size, backend, flip=0.5, native_resize=True):
     return cfgs if flip else cfgs[:2] + cfgs[3:]
 
 
-def a1_config_cfgs(size, lazy_decode=None, flip=True):
-    """The RSB A1 config's training pipeline as shipped (LoadImageFromFileChecked with
-    ``lazy_decode=True``, ...), or with ``lazy_decode`` / the flip changed."""
+def a1_config_cfgs(size, flip=True):
+    """The RSB A1 config's training pipeline as shipped, or without its flip."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'rsb_a1_resnet50.py'))
     if cfg.train_size != size:
         raise SystemExit(f'--size {size}: the A1 config trains at {cfg.train_size}')
     cfgs = [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
-    if lazy_decode is not None:
-        cfgs[0]['lazy_decode'] = lazy_decode
     return cfgs if flip else [c for c in cfgs if c['type'] != 'RandomFlip']
 
 
@@ -297,12 +294,10 @@ def main():
 
     for what, cfgs in [('cv2 decode', rsb_mm_cfgs(args.size, 'cv2', flip=0.)),
                        ('pillow decode', rsb_mm_cfgs(args.size, 'pillow', flip=0.)),
-                       ('A1 config, lazy_decode', a1_config_cfgs(args.size, flip=False))]:
+                       ('A1 config', a1_config_cfgs(args.size, flip=False))]:
         same = check_equal(paths, args.size, cfgs)
         print(f'rsb_mm ({what}) output == timm output (no flip, 5 seeds/image): '
               f'{"yes" if same else "NO"}')
-    from rsb_mm.datasets.transforms import jpeg_region
-    print(f'JPEG region decoder in use: {"yes" if jpeg_region.available() else "NO"}')
 
     pipelines = {
         'timm create_transform (ToTensor+Normalize)':
@@ -315,10 +310,8 @@ def main():
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'pillow'), t),
         'rsb_mm: as the cv2 row, Pillow\'s resize (native_resize=False)':
         lambda t=None: mm_compose(rsb_mm_cfgs(args.size, 'cv2', native_resize=False), t),
-        'rsb_mm: configs/rsb_a1_resnet50.py\'s train pipeline (lazy_decode)':
+        'rsb_mm: configs/rsb_a1_resnet50.py\'s train pipeline':
         lambda t=None: mm_compose(a1_config_cfgs(args.size), t),
-        'rsb_mm: the same with lazy_decode=False (whole-image decode)':
-        lambda t=None: mm_compose(a1_config_cfgs(args.size, lazy_decode=False), t),
         'MMPretrain RSB config (not timm-exact), reference':
         lambda t=None: mm_compose(mmpretrain_rsb_cfgs(args.size), t),
     }

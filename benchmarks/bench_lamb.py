@@ -53,8 +53,6 @@ def make_optimizers() -> Dict[str, Callable[[List[dict]], torch.optim.Optimizer]
         'timm Lamb foreach=True': lambda g: TimmLamb(g, foreach=True, **common),
         'MMPretrain Lamb': lambda g: MMPretrainLamb(g, **common),
         'rsb_mm MultiTensorLamb': lambda g: MultiTensorLamb(g, **common),
-        'rsb_mm MultiTensorLamb chunk_numel=0':
-        lambda g: MultiTensorLamb(g, chunk_numel=0, **common),
         'rsb_mm MultiTensorLamb fused=True (not bit-exact)':
         lambda g: MultiTensorLamb(g, fused=True, **common),
     }

@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from rsb_mm.datasets.transforms import pil_resample
+from rsb_mm._native import pil_resample
 from rsb_mm.datasets.transforms.timm_random_resized_crop import bgr_to_pil, pil_to_bgr
 
 CROPS = ((300, 280), (500, 375), (420, 180), (120, 100))  # (h, w) of the crop

@@ -125,7 +125,7 @@ class MMVariant(Variant):
         self.model.train()
         wrapper_cfg = copy.deepcopy(cfg.optim_wrapper)
         if optimizer_type != wrapper_cfg.optimizer.type:
-            # MMPretrain's Lamb has no chunk_numel/caution/...: keep the shared arguments
+            # MMPretrain's Lamb has no caution/fused/...: keep the shared arguments
             keep = ('lr', 'betas', 'eps', 'weight_decay', 'max_grad_norm')
             wrapper_cfg.optimizer = dict(
                 type=optimizer_type, **{k: wrapper_cfg.optimizer[k] for k in keep

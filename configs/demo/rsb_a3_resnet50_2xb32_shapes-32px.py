@@ -12,7 +12,7 @@ num_classes = 8
 
 train_pipeline = [
     dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
-         on_error='raise', lazy_decode=True),
+         on_error='raise'),
     dict(type='TimmRandomResizedCrop', scale=img_size, interpolation='random'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='TimmRandAugment', config_str='rand-m6-mstd0.5-inc1', img_size=img_size),

@@ -22,8 +22,8 @@ from mmengine.config import Config
 from mmengine.registry import DATASETS, MODELS, DefaultScope
 from torch import nn
 
-from ..weights.strict_pretrained import (extract_state_dict, load_state_dict_strict,
-                                         read_checkpoint)
+from ..weights.checkpoint import extract_state_dict, read_checkpoint
+from ..weights.strict_load import load_state_dict_strict
 
 BACKBONE_PREFIX = 'backbone.'
 
@@ -92,7 +92,7 @@ def get_model(config: Union[str, os.PathLike, Config],
         set as MMPretrain's ``get_model`` sets them.
 
     Raises:
-        rsb_mm.weights.StrictLoadError: if the checkpoint does not fit the model exactly.
+        rsb_mm.weights.WeightsMappingError: if the checkpoint does not fit the model exactly.
     """
     cfg = load_config(config)
     if cfg_options:
@@ -114,7 +114,7 @@ def get_model(config: Union[str, os.PathLike, Config],
         # Map to CPU first: mapping straight to a GPU can leak memory
         # (open-mmlab/mmdetection#6405, which MMPretrain's get_model cites too).
         loaded = read_checkpoint(checkpoint, map_location='cpu')
-        state_dict = extract_state_dict(loaded)
+        state_dict = extract_state_dict(loaded, source=str(checkpoint))
         prefix = None
         if backbone_only and any(k.startswith(BACKBONE_PREFIX) for k in state_dict):
             prefix = BACKBONE_PREFIX

@@ -15,8 +15,6 @@ negative lr trains "fine"). :func:`check_config` fails first, with the config ke
   samplers, hooks), named by their full key: Mixup / CutMix alphas >= 0 and probabilities and
   label smoothing in range, the BCE target threshold in [0, 1], drop path in [0, 1), repeated
   augmentation ``num_repeats`` >= 1, known ``on_error`` / ``action`` values;
-- a loader with ``lazy_decode=True`` is followed by ``TimmRandomResizedCrop`` (the transform
-  that decodes its JPEGs);
 - the train sampler gives the same order each time it is built: with
   ``randomness.diff_rank_seed=True`` the Runner builds it with ``seed=None``, and a sampler
   that then draws a random seed (MMEngine's ``DefaultSampler``) would shuffle differently
@@ -195,9 +193,7 @@ _RULES = {
     'ResNetTimmDropPath': dict(drop_path_rate=_within(0, 1, closed=False)),
     'RepeatAugSamplerDeiT': dict(num_repeats=_int_at_least(1)),
     'RepeatAugSampler': dict(num_repeats=_int_at_least(1)),
-    'LoadImageFromFileChecked': dict(on_error=_one_of('raise', 'skip'),
-                                     lazy_decode=((lambda v: isinstance(v, bool)),
-                                                  'must be True or False')),
+    'LoadImageFromFileChecked': dict(on_error=_one_of('raise', 'skip')),
     'NonFiniteLossHook': dict(action=_one_of('stop', 'skip')),
 }
 # Where module configs live in a runnable config.
@@ -230,27 +226,6 @@ def _check_module_args(cfg: Config) -> List[str]:
                 if arg in module and not check(module[arg]):
                     problems.append(f'{key}.{arg} = {module[arg]!r}: {text} '
                                     f"({module['type']})")
-    return problems
-
-
-def _check_lazy_decode(cfg: Config) -> List[str]:
-    """A lazily decoding loader must hand its JPEGs to the transform that decodes them."""
-    problems = []
-    for loader_key in DATALOADERS:
-        for key, dataset in _datasets(f'{loader_key}.dataset',
-                                      (cfg.get(loader_key, None) or {}).get('dataset')):
-            pipeline = dataset.get('pipeline', None) or []
-            for i, step in enumerate(pipeline):
-                if not (isinstance(step, dict) and step.get('lazy_decode') is True and
-                        _module_type(str(step.get('type'))) == 'LoadImageFromFileChecked'):
-                    continue
-                after = pipeline[i + 1] if i + 1 < len(pipeline) else None
-                after_type = after.get('type') if isinstance(after, dict) else None
-                if _module_type(str(after_type)) != 'TimmRandomResizedCrop':
-                    problems.append(
-                        f'{key}.pipeline[{i}].lazy_decode = True: the next transform must be '
-                        'TimmRandomResizedCrop, which decodes the JPEG (only its crop); it is '
-                        f'{after_type!r}. Set lazy_decode=False or move the crop after it')
     return problems
 
 
@@ -361,7 +336,7 @@ def check_config(cfg: Config) -> None:
     # Look up and build in the config's scope so its names (and rsb_mm's) resolve.
     with DefaultScope.overwrite_default_scope(scope):
         problems = (_check_paths(cfg) + _check_values(cfg) + module_problems
-                    + _check_lazy_decode(cfg) + _check_batch_for_mixup(cfg)
+                    + _check_batch_for_mixup(cfg)
                     + _check_builds(cfg, sampler_checked) + _check_sampler_order(cfg))
     if problems:
         raise ConfigError('the config cannot run:\n  - ' + '\n  - '.join(problems))

@@ -1,70 +1,32 @@
 """Convert ResNet weights between timm, torchvision, MMPretrain and MMDetection, completely or
 not at all.
 
-References: timm 1.0.31 ``timm/models/_helpers.py`` (``load_state_dict``: which entry of a
-checkpoint holds the weights, ``clean_state_dict``: the ``module.``/``_orig_mod.`` prefixes
-it strips) and MMEngine 0.10.7 ``mmengine/runner/checkpoint.py``
-(``_load_checkpoint_with_prefix``: a ``state_dict`` entry or the bare dict, then the keys under
-``backbone.``). The key names are in :mod:`rsb_mm.weights.key_maps`.
-
-Why our own: MMPretrain's ``tools/model_converters/torchvision_to_mmpretrain.py`` renames keys
-one way and never checks that the result is complete, and MMEngine's ``Pretrained`` init loads
-with ``strict=False``: a checkpoint whose names do not match leaves the backbone at random
-init with only a log line. Here every key of the source must map to a key of the target, every
-key the target needs must be there with the right shape, and anything else is refused with the
-list of keys. The one thing dropped on purpose is the classifier when the target has none (an
-MMDetection backbone) or when asked (``num_classes=0``); the returned report and the log say so.
-
-``num_batches_tracked`` buffers may be absent (torchvision's published ResNets have none):
-PyTorch's ``BatchNorm`` fills them with 0 when it loads a state dict without them, so they are
-counted in the report, not refused.
+Every key of the source must map to a key of the target, every key the target needs must be
+there with the right shape, and anything else is refused with the list of keys; the classifier
+is dropped only when the target has none (an MMDetection backbone) or when asked
+(``num_classes=0``), and the report says so. Absent ``num_batches_tracked`` buffers are counted,
+not refused. Files are read by :mod:`rsb_mm.weights.checkpoint`; the key names are in
+:mod:`rsb_mm.weights.key_maps`. Why: docs/design.md, "Weights". Tests:
+tests/test_weights/test_convert.py. (Over 300 lines: the conversion, its report and the
+format/architecture detection share the key maps' diagnosis; apart they would pass it around.)
 """
 import logging
 import os
 import os.path as osp
-import pickle
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 
+from .checkpoint import WeightsMappingError, key_diff, listing, load_state_dict_file
 from .key_maps import (ARCHS, BN_BUFFER_OPTIONAL, FORMATS, arch_settings, head_key_map,
                        key_map, timm_key_shapes)
 
 __all__ = [
-    'WeightsMappingError', 'ConversionReport', 'detect_format', 'detect_arch',
-    'check_state_dict', 'convert_state_dict', 'convert_with_report', 'load_state_dict_file',
-    'save_state_dict_file', 'convert_file', 'STATE_DICT_KEYS'
+    'ConversionReport', 'detect_format', 'detect_arch', 'check_state_dict',
+    'convert_state_dict', 'convert_with_report', 'save_state_dict_file', 'convert_file'
 ]
-
-#: Entries of a checkpoint that may hold the weights, in the order they are looked for:
-#: MMEngine and timm save ``state_dict``, some trainers ``model``; the EMA entries come last
-#: because the RSB recipe trains without EMA (pass ``key`` to pick one).
-STATE_DICT_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
-
-_WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DDP and torch.compile, as timm strips them
-_SHOW = 20  # keys listed per kind in a message; the exception holds them all
-
-
-class WeightsMappingError(ValueError):
-    """A state dict that does not map completely onto the target.
-
-    Args:
-        message (str): The message, listing the keys.
-        unmapped (List[str]): Source keys that map to nothing in the target.
-        missing (List[str]): Keys the target needs that the source lacks (target names).
-        mismatched (List[str]): ``'key: got (...), expected (...)'`` for each wrong shape.
-    """
-
-    def __init__(self, message: str, unmapped: Optional[List[str]] = None,
-                 missing: Optional[List[str]] = None,
-                 mismatched: Optional[List[str]] = None) -> None:
-        super().__init__(message)
-        self.unmapped = list(unmapped or [])
-        self.missing = list(missing or [])
-        self.mismatched = list(mismatched or [])
-
 
 @dataclass
 class ConversionReport:
@@ -106,20 +68,6 @@ class ConversionReport:
         return line
 
 
-def _shape(tensor) -> Tuple[int, ...]:
-    return tuple(tensor.shape)
-
-
-def _listing(title: str, items: List[str]) -> str:
-    shown = items[:_SHOW]
-    more = f'\n    ... and {len(items) - _SHOW} more' if len(items) > _SHOW else ''
-    return f'  {len(items)} {title}:\n    ' + '\n    '.join(shown) + more
-
-
-def _is_optional(canonical: str) -> bool:
-    return canonical.endswith('.' + BN_BUFFER_OPTIONAL)
-
-
 def _diagnose(state_dict: Mapping, fmt: str, arch: str):
     """Compare ``state_dict`` with what ``arch`` in ``fmt`` has: unmapped source keys, missing
     canonical keys, shape mismatches (source names), missing optional buffers, head info."""
@@ -129,24 +77,10 @@ def _diagnose(state_dict: Mapping, fmt: str, arch: str):
     heads = head_key_map(fmt) or {}
     head_names = {name: canonical for canonical, name in heads.items()}
 
-    unmapped, mismatched = [], []
-    for key, value in state_dict.items():
-        if key in by_name:
-            expected = shapes[by_name[key]]
-            if not isinstance(value, torch.Tensor):
-                mismatched.append(f'{key}: got {type(value).__name__}, expected a tensor of '
-                                  f'shape {expected}')
-            elif _shape(value) != expected:
-                mismatched.append(f'{key}: got {_shape(value)}, expected {expected}')
-        elif key not in head_names:
-            unmapped.append(key)
-    missing, optional_missing = [], 0
-    for canonical, name in names.items():
-        if name not in state_dict:
-            if _is_optional(canonical):
-                optional_missing += 1
-            else:
-                missing.append(canonical)
+    diff = key_diff({name: shapes[canonical] for canonical, name in names.items()}, state_dict)
+    unmapped = [key for key in diff.unexpected if key not in head_names]
+    missing, mismatched = [by_name[name] for name in diff.missing], diff.mismatched
+    optional_missing = diff.optional_missing
 
     present = [canonical for name, canonical in head_names.items() if name in state_dict]
     num_classes = None
@@ -162,13 +96,13 @@ def _diagnose(state_dict: Mapping, fmt: str, arch: str):
         weight = weight if isinstance(weight, torch.Tensor) else None
         bias = bias if isinstance(bias, torch.Tensor) else None
         if weight is not None:
-            num_classes = _shape(weight)[0] if weight.dim() == 2 else None
-            if weight.dim() != 2 or _shape(weight)[1] != features:
-                mismatched.append(f'{heads["fc.weight"]}: got {_shape(weight)}, expected '
+            num_classes = tuple(weight.shape)[0] if weight.dim() == 2 else None
+            if weight.dim() != 2 or tuple(weight.shape)[1] != features:
+                mismatched.append(f'{heads["fc.weight"]}: got {tuple(weight.shape)}, expected '
                                   f'(num_classes, {features})')
         if bias is not None and (bias.dim() != 1 or (num_classes is not None
-                                                     and _shape(bias)[0] != num_classes)):
-            mismatched.append(f'{heads["fc.bias"]}: got {_shape(bias)}, expected '
+                                                     and tuple(bias.shape)[0] != num_classes)):
+            mismatched.append(f'{heads["fc.bias"]}: got {tuple(bias.shape)}, expected '
                               f'({num_classes if num_classes is not None else "num_classes"},)')
     return unmapped, missing, mismatched, optional_missing, bool(present), num_classes
 
@@ -178,7 +112,7 @@ def _raise_incomplete(what: str, fmt: str, arch: str, unmapped: List[str],
                       dst: Optional[str] = None) -> None:
     parts = [f'{what}: the {fmt} {arch} state dict does not map completely']
     if unmapped:
-        parts.append(_listing(f'source keys with no {arch} mapping', unmapped))
+        parts.append(listing(f'source keys with no {arch} mapping', unmapped))
     missing_names = []
     if missing:
         src_names = {**key_map(arch, fmt), **(head_key_map(fmt) or {})}
@@ -188,9 +122,9 @@ def _raise_incomplete(what: str, fmt: str, arch: str, unmapped: List[str],
         shown = [f'{dst_names.get(k, src_names[k])} (source name {src_names[k]})'
                  if dst is not None and dst_names.get(k) != src_names[k] else src_names[k]
                  for k in missing]
-        parts.append(_listing('missing target keys', shown))
+        parts.append(listing('missing target keys', shown))
     if mismatched:
-        parts.append(_listing('shape mismatches', mismatched))
+        parts.append(listing('shape mismatches', mismatched))
     raise WeightsMappingError('\n'.join(parts), unmapped, missing_names, mismatched)
 
 
@@ -237,7 +171,8 @@ def detect_format(state_dict: Mapping) -> str:
 
 
 def _backbone_keys(names: Mapping[str, str]) -> set:
-    return {name for canonical, name in names.items() if not _is_optional(canonical)}
+    return {name for canonical, name in names.items()
+            if not canonical.endswith(BN_BUFFER_OPTIONAL)}
 
 
 def detect_arch(state_dict: Mapping, fmt: str) -> str:
@@ -386,83 +321,6 @@ def convert_state_dict(state_dict: Mapping, *, src: Optional[str] = None, dst: s
     level = logging.WARNING if report.head == 'dropped' else logging.INFO
     print_log(report.summary(), logger='current', level=level)
     return out
-
-
-def _strip_wrapper_prefix(state_dict: Dict) -> Tuple[Dict, str]:
-    stripped = ''
-    for prefix in _WRAPPER_PREFIXES:
-        if state_dict and all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
-            stripped += prefix
-    return state_dict, stripped
-
-
-def load_state_dict_file(path: str, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Read the weights of a ``.pth`` (or ``.pt``/``.bin``/``.tar``) or ``.safetensors`` file.
-
-    ``.pth`` files go through ``torch.load(map_location='cpu')`` with torch's default
-    ``weights_only=True`` (``import rsb_mm`` allows what an MMEngine runner checkpoint holds).
-    A checkpoint dict is searched for :data:`STATE_DICT_KEYS` (or ``key``); DDP's ``module.``
-    and ``torch.compile``'s ``_orig_mod.`` prefixes are removed when every key has them.
-
-    Args:
-        path (str): The file.
-        key (str, optional): Entry of the checkpoint holding the weights (e.g.
-            ``'state_dict_ema'``). Defaults to None (the first of :data:`STATE_DICT_KEYS`
-            present, else the whole file).
-
-    Returns:
-        Dict[str, torch.Tensor]: Key to tensor.
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file cannot be read, has no such ``key``, or holds non-tensors.
-        pickle.UnpicklingError: If the pickle needs a global torch does not allow.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'no checkpoint file at {path}')
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        if key is not None:
-            raise ValueError(f'key={key!r}: a .safetensors file holds one flat state dict')
-        try:
-            checkpoint = load_file(path, device='cpu')
-        except Exception as exc:  # safetensors raises its own error types
-            raise ValueError(f'cannot read {path}: {exc}') from exc
-    else:
-        try:
-            checkpoint = torch.load(path, map_location='cpu')
-        except pickle.UnpicklingError as exc:
-            raise pickle.UnpicklingError(
-                f'{path}: {exc}\nrsb_mm loads checkpoints with weights_only=True and never '
-                'unpickles arbitrary objects. A timm training checkpoint (with argparse '
-                "'args') can be cleaned first with timm's clean_checkpoint.py.") from exc
-        except (RuntimeError, EOFError, OSError) as exc:
-            raise ValueError(f'cannot read {path} (truncated or not a checkpoint?): '
-                             f'{exc}') from exc
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a state dict')
-
-    entry = key
-    if entry is None and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        entry = next((k for k in STATE_DICT_KEYS if k in checkpoint), None)
-    if entry is not None:
-        if entry not in checkpoint:
-            raise ValueError(f'key={entry!r} is not in {path}; it has {sorted(checkpoint)}')
-        checkpoint = checkpoint[entry]
-        print_log(f'loaded the weights under {entry!r} of {path}', logger='current')
-        if not isinstance(checkpoint, Mapping):
-            raise ValueError(f'{path}[{entry!r}] is a {type(checkpoint).__name__}, not a '
-                             'state dict')
-    not_tensors = [k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        raise ValueError(f'{path} holds entries that are not tensors: {not_tensors[:_SHOW]}; '
-                         f'pass key= one of {list(STATE_DICT_KEYS)}')
-    state_dict, stripped = _strip_wrapper_prefix(dict(checkpoint))
-    if stripped:
-        print_log(f'removed the prefix {stripped!r} from every key of {path}',
-                  logger='current')
-    return state_dict
 
 
 def save_state_dict_file(state_dict: Mapping[str, torch.Tensor], path: str,

@@ -24,6 +24,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from .checkpoint import read_checkpoint
 from .convert import save_state_dict_file
 
 __all__ = ['PUBLISH_META_KEYS', 'PublishedFiles', 'publish_checkpoint', 'sha256_file',
@@ -134,7 +135,7 @@ def publish_checkpoint(in_file: str, out_file: str, safetensors: bool = False,
 
     Args:
         in_file (str): A runner checkpoint (``work_dirs/<cfg>/epoch_N.pth``), read with
-            ``torch.load`` and its default ``weights_only=True``.
+            :func:`~rsb_mm.weights.checkpoint.read_checkpoint`.
         out_file (str): Output path without date and hash, e.g.
             ``publish/rsb-a1_resnet50`` (a trailing ``.pth`` is removed); its folder is created.
         safetensors (bool): Also write the state dict as ``.safetensors``. Defaults to False.
@@ -151,8 +152,7 @@ def publish_checkpoint(in_file: str, out_file: str, safetensors: bool = False,
         date = datetime.date.today().strftime('%Y%m%d')
     if not (isinstance(date, str) and len(date) == 8 and date.isdigit()):
         raise ValueError(f'date must be YYYYMMDD, got {date!r}')
-    checkpoint = torch.load(in_file, map_location='cpu')
-    published, removed = strip_checkpoint(checkpoint, use_ema=use_ema)
+    published, removed = strip_checkpoint(dict(read_checkpoint(in_file)), use_ema=use_ema)
     if removed:
         print_log(f'removed from the checkpoint: {", ".join(removed)}', logger='current')
 

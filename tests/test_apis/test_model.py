@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from rsb_mm.apis import get_model
-from rsb_mm.weights import StrictLoadError
+from rsb_mm.weights import WeightsMappingError
 
 CONFIG = 'configs/rsb_a3_resnet50.py'
 
@@ -69,11 +69,11 @@ def test_refuses_missing_keys_and_wrong_shapes(a3_checkpoint, tmp_path):
     del broken['backbone.layer4.2.conv3.weight']
     broken_path = str(tmp_path / 'broken.pth')
     torch.save({'state_dict': broken}, broken_path)
-    with pytest.raises(StrictLoadError, match=r'missing.*backbone\.layer4\.2\.conv3\.weight'):
+    with pytest.raises(WeightsMappingError, match=r'(?s)missing.*backbone\.layer4\.2\.conv3\.weight'):
         get_model(CONFIG, broken_path)
     # A 1000-class head into a 10-class model: named, with both shapes.
-    with pytest.raises(StrictLoadError,
-                       match=r'head\.fc\.weight: checkpoint \(1000, 2048\) vs model \(10, 2048\)'):
+    with pytest.raises(WeightsMappingError,
+                       match=r'head\.fc\.weight: got \(1000, 2048\), expected \(10, 2048\)'):
         get_model(CONFIG, path, head=dict(num_classes=10))
 
 

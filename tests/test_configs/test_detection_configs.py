@@ -34,8 +34,8 @@ from mmengine.config import Config
 import rsb_mm  # noqa: F401  (StrictPretrained, checkpoint allow-list)
 from rsb_mm.testing import write_coco_detection
 from rsb_mm.utils import build_runner
-from rsb_mm.weights import StrictLoadError
-from rsb_mm.weights.strict_pretrained import extract_state_dict, read_checkpoint
+from rsb_mm.weights import WeightsMappingError
+from rsb_mm.weights.checkpoint import extract_state_dict, read_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'detection')
@@ -313,7 +313,7 @@ def test_checkpoint_missing_a_backbone_key_stops_the_detector(rsb_checkpoint, tm
     cfg.model.backbone.init_cfg.checkpoint = partial
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(copy.deepcopy(cfg.model))
-    with pytest.raises(StrictLoadError, match=r'layer3\.1\.conv2\.weight'):
+    with pytest.raises(WeightsMappingError, match=r'layer3\.1\.conv2\.weight'):
         model.init_weights()
 
 

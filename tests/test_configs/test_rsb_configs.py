@@ -1,6 +1,6 @@
 """The three pretraining configs carry exactly the values of RECIPE.md's table, and build."""
+import importlib.util
 import os.path as osp
-import shutil
 
 import pytest
 from mmengine.config import Config
@@ -126,8 +126,6 @@ def test_config_survives_faults(name):
     loader = cfg.train_dataloader.dataset.pipeline[0]
     assert loader.type == 'LoadImageFromFileChecked' and loader.on_error == 'raise'
     assert loader.color_type == 'color_ignore_orientation'
-    # JPEGs decoded by the crop (only the crop's region), which must come next
-    assert loader.lazy_decode is True
     assert cfg.train_dataloader.dataset.pipeline[1].type == 'TimmRandomResizedCrop'
     assert cfg.env_cfg.dist_cfg.timeout == 1800
 
@@ -156,9 +154,9 @@ def test_config_builds(name):
     train_pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
     Compose(cfg.test_dataloader.dataset.pipeline)
     # the shipped pipeline resizes with the compiled copy of Pillow's resampling (the same
-    # bytes, tested in test_pil_resample), wherever a C compiler is at hand
+    # bytes, tested in test_pil_resample), wherever the install built it
     crop, = [t for t in train_pipeline.transforms if type(t).__name__ == 'TimmRandomResizedCrop']
-    if shutil.which('cc') or shutil.which('gcc'):
+    if importlib.util.find_spec('rsb_mm._native._pil_resample'):
         assert crop.native_resize
     with torch.no_grad():
         out = model(torch.zeros(2, 3, 64, 64), mode='tensor')

@@ -17,7 +17,7 @@ import torch
 
 from rsb_mm.testing import write_coco_detection
 from rsb_mm.utils import free_port
-from rsb_mm.weights.strict_pretrained import extract_state_dict, read_checkpoint
+from rsb_mm.weights.checkpoint import extract_state_dict, read_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'detection', 'faster-rcnn_r50-rsb-a1-pre_fpn_1x_coco.py')

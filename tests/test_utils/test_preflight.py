@@ -91,8 +91,6 @@ def test_missing_split_and_ann_file(data_root):
     ('train_dataloader.dataset.pipeline.0.on_error', 'ignore',
      "train_dataloader.dataset.pipeline[0].on_error = 'ignore': must be one of ('raise', "
      "'skip')"),
-    ('train_dataloader.dataset.pipeline.0.lazy_decode', 'yes',
-     "train_dataloader.dataset.pipeline[0].lazy_decode = 'yes': must be True or False"),
     ('custom_hooks.0.action', 'continue',
      "custom_hooks[0].action = 'continue': must be one of ('stop', 'skip')"),
 ])
@@ -114,20 +112,6 @@ def test_good_values_at_the_range_ends_pass(data_root):
                          'train_dataloader.sampler.num_repeats': 1})
     check_config(cfg)
     cfg.merge_from_dict({'model.head.loss.target_threshold': 1.0})
-    check_config(cfg)
-
-
-def test_lazy_decode_needs_the_crop_next(data_root):
-    cfg = _cfg(data_root)
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[0].lazy_decode = True
-    pipeline.append(dict(type='TimmRandomResizedCrop', scale=16))
-    check_config(cfg)
-    pipeline.insert(1, dict(type='RandomFlip', prob=0.5))
-    with pytest.raises(ConfigError, match=r"train_dataloader.dataset.pipeline\[0\].lazy_decode = "
-                       r"True: the next transform must be TimmRandomResizedCrop.*'RandomFlip'"):
-        check_config(cfg)
-    pipeline[0].lazy_decode = False
     check_config(cfg)
 
 

@@ -19,9 +19,8 @@ data_preprocessor = dict(
 train_pipeline = [
     # LoadImageFromFile's pixels; an unreadable file stops the run naming the file and its
     # index, or with on_error='skip' is replaced by another image and counted per epoch.
-    # lazy_decode: TimmRandomResizedCrop decodes only its crop of a JPEG (same pixels).
     dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
-         on_error='raise', lazy_decode=True),
+         on_error='raise'),
     # timm's RandomResizedCropAndInterpolation, interpolation drawn per image
     dict(type='TimmRandomResizedCrop', scale=train_size, interpolation='random'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

@@ -17,7 +17,7 @@ data_preprocessor = dict(
 train_pipeline = [
     # an unreadable file stops the run naming it (on_error='skip': replaced and counted)
     dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
-         on_error='raise', lazy_decode=True),
+         on_error='raise'),
     # DeiT's --train-interpolation bicubic; RandAugment's geometric ops use it too
     dict(type='TimmRandomResizedCrop', scale=img_size, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

@@ -1,13 +1,5 @@
 """Load an image file; a broken one is an error naming it, or (one switch) skipped and counted.
 
-MMCV 2.1's ``LoadImageFromFile`` (``mmcv/transforms/loading.py``) lets the decoder's error
-through: for a zero-byte file that is OpenCV's ``(-215:Assertion failed) !buf.empty()``, with
-no file name; a truncated JPEG is an ``AssertionError`` naming the file with OpenCV 5 (libjpeg
-itself only warns about a premature end, so whether a decoder returns a partly grey image
-instead depends on its build). Neither says which sample of the data set it was. Its
-``ignore_empty=True`` returns ``None`` for any failure, which makes MMEngine's ``BaseDataset``
-load a random other sample instead (up to ``max_refetch`` times), silently.
-
 :class:`LoadImageFromFileChecked` loads exactly as ``LoadImageFromFile`` (same arguments, same
 pixels) and checks the file:
 
@@ -21,21 +13,13 @@ pixels) and checks the file:
   place. ``UnreadableImageCountHook`` reports the count at every epoch end, summed over ranks.
 
 Skipping is for training pipelines: in ``test_mode`` MMEngine's ``BaseDataset`` refuses a
-``None`` sample, so evaluation data must be readable.
-
-With ``lazy_decode=True`` (the RSB training pipelines), a JPEG is read and its header checked,
-but decoding waits for the next transform, ``TimmRandomResizedCrop``, which decodes only the
-crop it draws (:mod:`rsb_mm.datasets.transforms.jpeg_region`: the same pixels as OpenCV's full
-decode there; median 1.07x the RSB training pipeline's throughput, benchmarks/README.md).
-``results['img']`` is then absent and ``results['img_deferred']`` holds a
-:class:`DeferredJpeg`; ``img_shape`` and ``ori_shape`` are the header's. An error libjpeg meets
-while decoding the crop is reported as above (raise or skip) by the crop transform; corrupt data
-below the crop is never decoded, so it goes unnoticed, as corrupt data libjpeg only warns about
-always has.
+``None`` sample, so evaluation data must be readable. Why (what mmcv's loader does with such
+files): docs/design.md, "Training transforms". Tests:
+tests/test_datasets/test_transforms/test_load_image_checked.py.
 """
 import logging
 import multiprocessing
-from typing import Optional, Tuple
+from typing import Optional
 
 import mmcv
 from mmcv.transforms import LoadImageFromFile
@@ -43,11 +27,7 @@ from mmengine import fileio
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
-from . import jpeg_region
-
-__all__ = [
-    'LoadImageFromFileChecked', 'UnreadableImageError', 'DeferredJpeg', 'jpeg_is_truncated'
-]
+__all__ = ['LoadImageFromFileChecked', 'UnreadableImageError', 'jpeg_is_truncated']
 
 _ON_ERROR = ('raise', 'skip')
 _SOI, _SOS, _EOI = b'\xff\xd8', b'\xff\xda', b'\xff\xd9'
@@ -98,50 +78,6 @@ class _SharedCounter:
         return self
 
 
-class DeferredJpeg:
-    """A JPEG read and checked by :class:`LoadImageFromFileChecked`, not decoded yet.
-
-    Args:
-        data (bytes): The file's content.
-        height (int): Image height from the header.
-        width (int): Image width from the header.
-        filename (str): The file, for error messages.
-        index: The sample's index in the data set, for error messages.
-        loader (LoadImageFromFileChecked): Whose ``on_error`` applies to decoding errors.
-    """
-
-    def __init__(self, data: bytes, height: int, width: int, filename: str, index,
-                 loader: 'LoadImageFromFileChecked') -> None:
-        self.data = data
-        self.shape = (height, width, 3)
-        self.filename = filename
-        self.index = index
-        self.loader = loader
-
-    def decode(self, box: Optional[Tuple[int, int, int, int]] = None):
-        """Decode the ``(top, left, height, width)`` box (default: the whole image).
-
-        Returns:
-            np.ndarray | None: BGR uint8, the pixels ``LoadImageFromFile`` would have loaded
-            there; None when libjpeg fails on the data and the loader's ``on_error='skip'``.
-
-        Raises:
-            UnreadableImageError: when libjpeg fails on the data and ``on_error='raise'``.
-        """
-        top, left, height, width = box if box is not None else (0, 0, *self.shape[:2])
-        try:
-            img = jpeg_region.decode_region(self.data, top, left, height, width)
-        except jpeg_region.JpegDecodeError as err:
-            return self.loader.unreadable(self.filename, self.index, err)
-        if img is None:  # a colour space the loader would not have deferred
-            img = mmcv.imfrombytes(self.data, flag=self.loader.color_type, backend='cv2')
-            img = img[top:top + height, left:left + width]
-        return img
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.filename!r}, shape={self.shape})'
-
-
 @TRANSFORMS.register_module()
 class LoadImageFromFileChecked(LoadImageFromFile):
     """``LoadImageFromFile`` whose errors name the file and sample, optionally skipping them.
@@ -150,36 +86,19 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         on_error (str): ``'raise'`` an :class:`UnreadableImageError`, or ``'skip'`` the image
             (warn, count, and let the data set load a random other one). Defaults to
             ``'raise'``.
-        lazy_decode (bool): Leave JPEGs undecoded (``results['img_deferred']``, see the module
-            docstring) for the next transform, which must be ``TimmRandomResizedCrop``, to
-            decode only its crop. Needs ``color_type='color_ignore_orientation'``, the
-            ``'cv2'`` backend and ``to_float32=False``; other files (PNG, CMYK JPEGs), or all
-            files where the region decoder is unavailable, are decoded whole as usual.
-            Defaults to False.
         **kwargs: ``LoadImageFromFile``'s arguments (``color_type``, ``imdecode_backend``,
             ``to_float32``, ``backend_args``). ``ignore_empty`` is not accepted: use
             ``on_error='skip'``.
     """
 
-    def __init__(self, on_error: str = 'raise', lazy_decode: bool = False, **kwargs) -> None:
+    def __init__(self, on_error: str = 'raise', **kwargs) -> None:
         if on_error not in _ON_ERROR:
             raise ValueError(f'on_error must be one of {_ON_ERROR}, got {on_error!r}')
         if kwargs.get('ignore_empty'):
             raise ValueError("ignore_empty=True skips unreadable images silently; use "
                              "on_error='skip', which counts and reports them")
         super().__init__(**kwargs)
-        if not isinstance(lazy_decode, bool):
-            raise ValueError(f'lazy_decode must be a bool, got {lazy_decode!r}')
-        if lazy_decode and (self.color_type != 'color_ignore_orientation'
-                            or self.imdecode_backend != 'cv2' or self.to_float32):
-            raise ValueError(
-                "lazy_decode=True decodes as color_type='color_ignore_orientation', "
-                "imdecode_backend='cv2', to_float32=False do; got "
-                f'color_type={self.color_type!r}, imdecode_backend={self.imdecode_backend!r}, '
-                f'to_float32={self.to_float32!r}')
         self.on_error = on_error
-        # built (or found in the cache) and checked here, before the loader's workers start
-        self.lazy_decode = lazy_decode and jpeg_region.available()
         self._skipped = _SharedCounter()
 
     @property
@@ -187,7 +106,7 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         """Images skipped so far by this transform, in every process of this rank."""
         return self._skipped.value
 
-    def unreadable(self, filename: str, index, err: Exception) -> None:
+    def _unreadable(self, filename: str, index, err: Exception) -> None:
         """Report an unreadable image by ``on_error``: raise, or warn, count and return None.
 
         Raises:
@@ -214,9 +133,8 @@ class LoadImageFromFileChecked(LoadImageFromFile):
             results (dict): A data-set sample with ``img_path`` (and ``sample_idx``).
 
         Returns:
-            dict | None: The sample with ``img`` (or, with ``lazy_decode``, ``img_deferred``),
-            ``img_shape`` and ``ori_shape``; None when the image is unreadable and
-            ``on_error='skip'``.
+            dict | None: The sample with ``img``, ``img_shape`` and ``ori_shape``; None when
+            the image is unreadable and ``on_error='skip'``.
 
         Raises:
             UnreadableImageError: when the image is unreadable and ``on_error='raise'``.
@@ -224,20 +142,11 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         filename = results['img_path']
         try:
             data = self._read(filename)
-            # available() again: a spawned worker builds and checks the decoder itself
-            if self.lazy_decode and data.startswith(_SOI) and jpeg_region.available():
-                header = jpeg_region.read_header(data)
-                if header.supported:
-                    results['img_deferred'] = DeferredJpeg(data, header.height, header.width,
-                                                           filename, results.get('sample_idx'),
-                                                           self)
-                    results['img_shape'] = results['ori_shape'] = (header.height, header.width)
-                    return results
             img = mmcv.imfrombytes(data, flag=self.color_type, backend=self.imdecode_backend)
             if img is None:
                 raise ValueError(f'the {self.imdecode_backend} decoder could not decode it')
         except (OSError, ValueError, AssertionError, _decoder_error()) as err:
-            return self.unreadable(filename, results.get('sample_idx'), err)
+            return self._unreadable(filename, results.get('sample_idx'), err)
         if self.to_float32:
             img = img.astype('float32')
         results['img'] = img
@@ -258,8 +167,7 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         return data
 
     def __repr__(self) -> str:
-        return super().__repr__()[:-1] + (f", on_error='{self.on_error}', "
-                                          f'lazy_decode={self.lazy_decode})')
+        return super().__repr__()[:-1] + f", on_error='{self.on_error}')"
 
 
 def _decoder_error() -> type:

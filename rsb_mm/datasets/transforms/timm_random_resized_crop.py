@@ -1,42 +1,12 @@
 """timm's training crop (RandomResizedCrop with random interpolation) as an mmcv transform.
 
-Reference: ``timm/data/transforms.py`` ``RandomResizedCropAndInterpolation`` (timm 1.0.31), the
-crop ``timm/data/transforms_factory.py`` ``transforms_imagenet_train`` puts first in the RSB
-training pipeline: crop area in ``scale=(0.08, 1)`` of the image, aspect ratio log-uniform in
-``ratio=(3/4, 4/3)`` (10 attempts, then a centre crop), and with ``interpolation='random'`` one
-of PIL bilinear / bicubic drawn per call, all with Python's ``random`` module; then PIL's
-resize (antialiased) to the output size.
-
-We reuse timm's code rather than re-writing it: the crop box comes from timm's
-``RandomResizedCropAndInterpolation.get_params`` and the interpolation from the tuple timm
-stores, drawn in timm's order, and the resize is torchvision's ``F.resize`` on a PIL image,
-as in timm's ``__call__``. What is ours is only the bridge to MMPretrain's pipeline, which
-holds ``results['img']`` as a BGR uint8 numpy array (``LoadImageFromFile``): only the crop is
-converted to an RGB PIL image (cv2 reads it in place from the array's rows, instead of the
-whole image being converted and then cropped), and the result is converted back to BGR.
-Cropping before converting gives the same pixels: PIL's crop is an exact copy. After
-``LoadImageFromFileChecked(lazy_decode=True)`` the image arrives undecoded and only the drawn
-crop of the JPEG is decoded (:mod:`rsb_mm.datasets.transforms.jpeg_region`, the same pixels).
-
-The pixels are those of the installed Pillow, as timm's are. Pillow 13 (python-pillow/Pillow
-#9549) resizes vertically first when a crop's height shrinks much more than its width, where
-Pillow <= 12, which produced the paper's weights, always went horizontally first: such crops
-differ from the paper's by rounding (130 of 600 uniform random crops of scikit-image photos
-resized to 224 differed, by at most 14 of 255 levels); timm and this transform agree on either.
-
-Differences from MMPretrain's ``RandomResizedCrop``
-(``mmpretrain/datasets/transforms/processing.py``), which is why the recipe needs this one:
-
-* it draws the crop with ``np.random`` (``np.random.uniform`` / ``np.random.randint``), not
-  Python's ``random``, so a seed does not give timm's crops;
-* it uses one fixed interpolation (default ``'bilinear'``), never timm's per-call random
-  bilinear/bicubic choice;
-* its default ``backend='cv2'`` resizes with ``cv2.resize``, which does not antialias when
-  shrinking (PIL widens its filter support by the scale factor), so large crops resized to
-  224 differ visibly from timm's; only ``backend='pillow'`` resizes as timm does;
-* the box formula is otherwise timm's (``int(round(sqrt(area * ratio)))``, the same
-  centre-crop fallback; MMPretrain also rejects a zero-size box), so with
-  ``backend='pillow'`` and a fixed interpolation only the random stream differs.
+Twin: ``RandomResizedCropAndInterpolation`` (``timm/data/transforms.py``), the crop
+``transforms_imagenet_train`` puts first in the RSB training pipeline: the box from timm's own
+``get_params``, the interpolation drawn in timm's order with Python's ``random``, the resize
+Pillow's (or its compiled copy, :mod:`rsb_mm._native.pil_resample`: the same bytes), on the
+crop of MMPretrain's BGR array only. Why not MMPretrain's ``RandomResizedCrop``, and the pixels
+of Pillow 13 vs older Pillow: docs/design.md, "Training transforms". Tests:
+tests/test_datasets/test_transforms/test_timm_random_resized_crop.py (same pixels as timm).
 """
 import random
 from numbers import Integral, Real
@@ -51,7 +21,7 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
-from . import pil_resample
+from rsb_mm._native import pil_resample
 
 __all__ = ['bgr_to_pil', 'pil_to_bgr', 'TimmRandomResizedCrop']
 
@@ -157,13 +127,12 @@ class TimmRandomResizedCrop(BaseTransform):
 
     Required Keys:
 
-    - img, or img_deferred (``LoadImageFromFileChecked(lazy_decode=True)``)
+    - img
 
     Modified Keys:
 
     - img
     - img_shape
-    - img_deferred (removed)
 
     Args:
         scale (int | Sequence[int]): output size, an int for a square or ``(w, h)`` as in
@@ -176,9 +145,9 @@ class TimmRandomResizedCrop(BaseTransform):
             ``random.choice`` as timm does) or a fixed one of ``'nearest'``, ``'bilinear'``,
             ``'bicubic'``, ``'box'``, ``'hamming'``, ``'lanczos'``. Defaults to ``'random'``.
         native_resize (bool): Resize bilinear/bicubic crops with rsb_mm's compiled copy of
-            Pillow's resampling (``rsb_mm.datasets.transforms.pil_resample``: the same bytes,
-            checked against the installed Pillow when first used, 2-4x faster, no
-            conversion to PIL); Pillow itself where it is off or unavailable.
+            Pillow's resampling (``rsb_mm._native.pil_resample``: the same bytes, checked
+            against the installed Pillow when first used, 2-4x faster, no conversion to
+            PIL); Pillow itself where it is off or not built.
             Defaults to True.
 
     Raises:
@@ -207,51 +176,32 @@ class TimmRandomResizedCrop(BaseTransform):
         self.interpolation = interpolation
         if not isinstance(native_resize, bool):
             raise ValueError(f'native_resize must be a bool, got {native_resize!r}')
-        # built (or found in the cache) and checked here, in the main process, before the
-        # loader's workers start
+        # loaded and checked here, in the main process, before the loader's workers start
         self.native_resize = native_resize and pil_resample.available()
         self.timm_transform = RandomResizedCropAndInterpolation(
             size, scale=area, ratio=ratio, interpolation=interpolation)
 
-    def transform(self, results: Dict) -> Optional[Dict]:
+    def transform(self, results: Dict) -> Dict:
         """Crop and resize ``results['img']`` as timm does and update ``img_shape``.
-
-        After ``LoadImageFromFileChecked(lazy_decode=True)``, the image comes undecoded in
-        ``results['img_deferred']`` and only the crop is decoded (same pixels).
 
         Args:
             results (dict): the result dict from the previous transform.
 
         Returns:
-            dict | None: ``results`` with the cropped image; None when the deferred image turns
-            out unreadable and its loader skips such images.
+            dict: ``results`` with the cropped image.
         """
-        deferred = results.get('img_deferred') if 'img' not in results else None
-        if deferred is not None:
-            height, width = deferred.shape[:2]
-        elif 'img' not in results:
-            raise KeyError("TimmRandomResizedCrop needs results['img'] (LoadImageFromFile) or "
-                           "results['img_deferred'] (LoadImageFromFileChecked(lazy_decode="
-                           'True)) from the transform before it')
-        else:
-            img = _check_image(results['img'])
-            height, width = img.shape[:2]
+        img = _check_image(results['img'])
+        height, width = img.shape[:2]
         timm = self.timm_transform
         # timm's get_params reads nothing but the image size; a zero-storage tensor of that
-        # size lets us draw the box before converting (or decoding), then touch only the crop.
+        # size lets us draw the box before converting, then touch only the crop.
         top, left, crop_h, crop_w = timm.get_params(
             torch.empty(()).expand(height, width), timm.scale, timm.ratio)
         if isinstance(timm.interpolation, (tuple, list)):
             interpolation = random.choice(timm.interpolation)
         else:
             interpolation = timm.interpolation
-        if deferred is not None:
-            crop = deferred.decode((top, left, crop_h, crop_w))
-            if crop is None:
-                return None
-            del results['img_deferred']
-        else:
-            crop = img[top:top + crop_h, left:left + crop_w]
+        crop = img[top:top + crop_h, left:left + crop_w]
         out = None
         if self.native_resize:
             # Pillow's bytes without the round trip through PIL (pil_resample); None when

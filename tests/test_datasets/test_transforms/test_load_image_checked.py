@@ -1,12 +1,8 @@
 """LoadImageFromFileChecked: the pixels of LoadImageFromFile; a truncated JPEG, a zero-byte file
 and a missing file are each an error naming the file and its index in the data set (also from
 a DataLoader worker), or with on_error='skip' are skipped, replaced and counted across the
-worker processes. With lazy_decode, JPEGs reach TimmRandomResizedCrop undecoded and give the
-same crops (CMYK JPEGs and PNGs are decoded whole), and a decoding error is reported by the crop
-as by the loader."""
+worker processes."""
 import io
-import os.path as osp
-import random
 
 import numpy as np
 import pytest
@@ -16,8 +12,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import rsb_mm  # noqa: F401
-from rsb_mm.datasets.transforms import (DeferredJpeg, LoadImageFromFileChecked,
-                                        UnreadableImageError, jpeg_is_truncated, jpeg_region)
+from rsb_mm.datasets.transforms import (LoadImageFromFileChecked, UnreadableImageError,
+                                        jpeg_is_truncated)
 from rsb_mm.testing import sample_photos, write_imagenet_folder
 
 
@@ -143,160 +139,3 @@ def test_arguments_are_checked(kwargs, message):
 
 def test_repr_names_the_switch():
     assert "on_error='skip'" in repr(LoadImageFromFileChecked(on_error='skip'))
-
-
-# lazy_decode: the loader defers JPEG decoding to TimmRandomResizedCrop, which decodes only
-# its crop (rsb_mm.datasets.transforms.jpeg_region).
-needs_region_decoder = pytest.mark.skipif(
-    not jpeg_region.available(),
-    reason='no C compiler or libjpeg-turbo headers: lazy_decode decodes whole images here')
-
-
-def _files(tmp_path):
-    """JPEGs in several layouts, a CMYK JPEG and a PNG of one photo: (path, deferred?)."""
-    rgb = np.asarray(Image.fromarray(sample_photos(1)[0]).resize((333, 231)))
-    files = []
-    for name, kwargs, deferred in [('420.jpg', dict(subsampling=2), True),
-                                   ('444.jpg', dict(subsampling=0), True),
-                                   ('progressive.jpg', dict(progressive=True), True),
-                                   ('png.png', dict(), False)]:
-        path = str(tmp_path / name)
-        Image.fromarray(rgb).save(path, quality=90, **kwargs)
-        files.append((path, deferred))
-    path = str(tmp_path / 'gray.jpg')
-    Image.fromarray(rgb).convert('L').save(path, quality=90)
-    files.append((path, True))
-    path = str(tmp_path / 'cmyk.jpg')
-    Image.fromarray(rgb).convert('CMYK').save(path, quality=90)
-    files.append((path, False))
-    return files
-
-
-def _crop_pipeline(lazy, **loader_kwargs):
-    from mmcv.transforms import Compose
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return Compose([
-            dict(type='LoadImageFromFileChecked', color_type='color_ignore_orientation',
-                 lazy_decode=lazy, **loader_kwargs),
-            dict(type='TimmRandomResizedCrop', scale=64, interpolation='random'),
-        ])
-
-
-@needs_region_decoder
-def test_lazy_decode_gives_the_same_crops(tmp_path):
-    lazy, whole = _crop_pipeline(True), _crop_pipeline(False)
-    assert lazy.transforms[0].lazy_decode and not whole.transforms[0].lazy_decode
-    for path, deferred in _files(tmp_path):
-        loaded = lazy.transforms[0](dict(img_path=path))
-        assert ('img_deferred' in loaded) == deferred and ('img' in loaded) != deferred, path
-        assert loaded['img_shape'] == loaded['ori_shape'] == (231, 333)
-        for seed in range(6):
-            random.seed(seed)
-            ours = lazy(dict(img_path=path))
-            random.seed(seed)
-            theirs = whole(dict(img_path=path))
-            assert 'img_deferred' not in ours
-            assert ours['img_shape'] == theirs['img_shape'] == (64, 64)
-            np.testing.assert_array_equal(ours['img'], theirs['img'], err_msg=path)
-
-
-def _note_deferred(results):
-    results['deferred'] = 'img_deferred' in results
-    return results
-
-
-def _as_list(batch):
-    return batch  # a module-level function: spawned workers must unpickle the collate_fn
-
-
-@needs_region_decoder
-def test_deferred_jpeg_decodes_any_jpeg(tmp_path):
-    """A DeferredJpeg of a colour space the region decoder declines (CMYK; the loader itself
-    decodes those whole) still decodes, through OpenCV, to the loader's pixels."""
-    path = dict((osp.basename(p), p) for p, _ in _files(tmp_path))['cmyk.jpg']
-    loader = LoadImageFromFileChecked(lazy_decode=True, color_type='color_ignore_orientation')
-    whole = loader(dict(img_path=path))['img']
-    deferred = DeferredJpeg(open(path, 'rb').read(), *whole.shape[:2], path, 0, loader)
-    np.testing.assert_array_equal(deferred.decode(), whole)
-    np.testing.assert_array_equal(deferred.decode((10, 20, 30, 40)), whole[10:40, 20:60])
-
-
-def _bad_progressive(path):
-    """A progressive JPEG whose header reads but whose second scan stops libjpeg."""
-    data = bytearray(_jpeg(progressive=True))
-    first = data.find(b'\xff\xda')
-    second = data.find(b'\xff\xda', first + 2)
-    data[second + 5 + 2 * data[second + 4] + 1] = 70  # Se > 63
-    with open(path, 'wb') as f:
-        f.write(bytes(data))
-
-
-@needs_region_decoder
-def test_lazy_decode_error_is_reported_by_the_crop(tmp_path):
-    path = str(tmp_path / 'bad.jpg')
-    _bad_progressive(path)
-    raising = _crop_pipeline(True)
-    assert 'img_deferred' in raising.transforms[0](dict(img_path=path, sample_idx=7))
-    with pytest.raises(UnreadableImageError,
-                       match=f'cannot read image 7 of the data set, {path}: Invalid progressive'):
-        raising(dict(img_path=path, sample_idx=7))
-    skipping = _crop_pipeline(True, on_error='skip')
-    assert skipping(dict(img_path=path, sample_idx=7)) is None
-    assert skipping.transforms[0].num_skipped == 1
-    # decoding it whole fails the same way
-    with pytest.raises(UnreadableImageError, match=f'cannot read image 7 of the data set, {path}'):
-        _crop_pipeline(False)(dict(img_path=path, sample_idx=7))
-
-
-@needs_region_decoder
-@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
-def test_lazy_decode_in_dataloader_workers(tmp_path, start_method, monkeypatch):
-    """Workers decode regions too (forked ones inherit the loaded library, spawned ones build
-    and check it from the cache) and give the batches that whole-image decoding gives with the
-    same worker seeds."""
-    import multiprocessing
-
-    import torch
-    from mmpretrain.datasets import ImageNet
-    if start_method == 'spawn':
-        # as under MMEngine's env_cfg mp_start_method='spawn', which makes spawn the default
-        # context before the data sets (and the loader's skip counter) are built
-        monkeypatch.setattr(multiprocessing, 'Value', multiprocessing.get_context('spawn').Value)
-    root = str(tmp_path)
-    write_imagenet_folder(root, num_classes=2, images_per_class=4, size=72, splits=('train', ))
-    batches = []
-    for lazy in (True, False):
-        pipeline = [dict(type='LoadImageFromFileChecked', lazy_decode=lazy,
-                         color_type='color_ignore_orientation'), _note_deferred,
-                    dict(type='TimmRandomResizedCrop', scale=32),
-                    dict(type='PackInputs', meta_keys=('sample_idx', 'deferred'))]
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            dataset = ImageNet(root, split='train', pipeline=pipeline)
-        loader = DataLoader(dataset, batch_size=8, num_workers=2, collate_fn=_as_list,
-                            generator=torch.Generator().manual_seed(0),
-                            multiprocessing_context=start_method if lazy else 'fork')
-        samples = next(iter(loader))
-        # the worker really decoded lazily (or, for the reference, whole)
-        assert [s['data_samples'].deferred for s in samples] == [lazy] * 8
-        batches.append(torch.stack([s['inputs'] for s in samples]))
-    torch.testing.assert_close(batches[0], batches[1], rtol=0, atol=0)
-
-
-@pytest.mark.parametrize('kwargs,message', [
-    (dict(lazy_decode=True, color_type='color'),
-     "lazy_decode=True decodes as color_type='color_ignore_orientation'.*got color_type='color'"),
-    (dict(lazy_decode=True, color_type='color_ignore_orientation', imdecode_backend='pillow'),
-     "imdecode_backend='pillow'"),
-    (dict(lazy_decode='yes'), "lazy_decode must be a bool, got 'yes'"),
-])
-def test_lazy_decode_arguments_are_checked(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        LoadImageFromFileChecked(**kwargs)
-
-
-def test_lazy_decode_without_the_region_decoder_decodes_whole(monkeypatch, tmp_path):
-    monkeypatch.setattr(jpeg_region, 'available', lambda: False)
-    loader = LoadImageFromFileChecked(lazy_decode=True, color_type='color_ignore_orientation')
-    assert not loader.lazy_decode
-    path = _files(tmp_path)[0][0]
-    assert loader(dict(img_path=path))['img'].shape == (231, 333, 3)

@@ -14,7 +14,7 @@ from timm.optim import Lamb as TimmLamb
 from timm.optim import param_groups_weight_decay
 
 from rsb_mm.engine.optimizers import MultiTensorLamb
-from rsb_mm.engine.optimizers import multi_tensor_lamb
+from rsb_mm.engine.optimizers import _lamb_fused
 
 
 def _compile_works():
@@ -79,14 +79,13 @@ def _set_grads(tensors, step, gen):
             p.shape, generator=gen) * scale
 
 
-def _run_twins(options, steps=6, chunk_numel=64):
+def _run_twins(options, steps=6):
     """Step timm's Lamb and MultiTensorLamb side by side; return both."""
     params = _twin_params()
     ref_tensors, ref_groups = _groups(params)
     our_tensors, our_groups = _groups(params)
     ref = TimmLamb(ref_groups, lr=0.01, foreach=False, **options)
-    ours = MultiTensorLamb(our_groups, lr=0.01, chunk_numel=chunk_numel,
-                           **options)
+    ours = MultiTensorLamb(our_groups, lr=0.01, **options)
     gen_ref = torch.Generator().manual_seed(1)
     gen_ours = torch.Generator().manual_seed(1)
     for step in range(steps):
@@ -126,7 +125,7 @@ def test_resnet50_100_steps_match_timm(one_thread, fused):
     ours = MultiTensorLamb(param_groups_weight_decay(our_model, 0.01),
                            lr=5e-3, weight_decay=0.01, fused=fused)
     assert [len(g['params']) for g in ours.param_groups] == [107, 54]
-    assert sum(p.numel() >= multi_tensor_lamb.FUSED_MIN_NUMEL
+    assert sum(p.numel() >= _lamb_fused.FUSED_MIN_NUMEL
                for p in our_model.parameters()) == 52
 
     # Fresh random gradients each step, cheaply: a seeded random pool read at
@@ -186,12 +185,10 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize('chunk_numel', [0, 64])
 @pytest.mark.parametrize('options', OPTIONS, ids=lambda o: str(o) or 'default')
-def test_options_match_timm_bitwise(options, chunk_numel):
-    """Every option, one block or many: the same bits as timm on CPU."""
-    ref, ref_tensors, ours, our_tensors = _run_twins(
-        options, chunk_numel=chunk_numel)
+def test_options_match_timm_bitwise(options):
+    """Every option: the same bits as timm on CPU."""
+    ref, ref_tensors, ours, our_tensors = _run_twins(options)
     names = list(ref_tensors)
     _assert_same([our_tensors[n] for n in names],
                  [ref_tensors[n] for n in names])
@@ -217,7 +214,7 @@ def test_fused_options_match_timm(monkeypatch, options):
     """fused=True on every tensor (threshold 0), with the options that take
     the other branches of the compiled function: close to timm (rounding
     only), and its state dict resumes in the exact path."""
-    monkeypatch.setattr(multi_tensor_lamb, 'FUSED_MIN_NUMEL', 0)
+    monkeypatch.setattr(_lamb_fused, 'FUSED_MIN_NUMEL', 0)
     params = _twin_params()
     ref_tensors, ref_groups = _groups(params)
     our_tensors, our_groups = _groups(params)
@@ -347,12 +344,11 @@ def test_loads_timm_state_dict():
 def test_deepcopy_keeps_stepping_the_same():
     params = _twin_params()
     tensors, groups = _groups(params)
-    opt = MultiTensorLamb(groups, chunk_numel=100)
+    opt = MultiTensorLamb(groups)
     _step_n(opt, tensors, 2)
     clone = copy.deepcopy({'t': tensors, 'o': opt})
     _step_n(opt, tensors, 1, first_step=2)
     _step_n(clone['o'], clone['t'], 1, first_step=2)
-    assert clone['o'].param_groups[0]['chunk_numel'] == 100
     _assert_same(list(clone['t'].values()), list(tensors.values()))
 
 
@@ -367,7 +363,6 @@ def test_deepcopy_keeps_stepping_the_same():
     (dict(max_grad_norm=0.), r'max_grad_norm must be None or > 0, got 0.0'),
     (dict(max_grad_norm=-1.), r'max_grad_norm must be None or > 0, got -1.0'),
     (dict(foreach=False), r'foreach must be None or True.*got False'),
-    (dict(chunk_numel=-1), r'chunk_numel must be an int >= 0, got -1'),
     (dict(fused=1), r'fused must be a bool, got 1'),
     (dict(decoupled_decay=True, corrected_weight_decay=True, lr=0.),
      r'corrected_weight_decay needs a positive peak lr, got lr=0.0'),

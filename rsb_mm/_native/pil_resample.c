@@ -16,7 +16,14 @@
  * contiguous bytes (the horizontal pass on a transposed copy), which the compiler turns into
  * SIMD code, where Pillow loops over output pixels one at a time (and over 4 bytes per RGB
  * pixel). Build with floating-point contraction off, so that the weights round as Pillow's.
+ *
+ * Built by setup.py as the extension module rsb_mm._native._pil_resample when the package is
+ * installed; the module itself is empty, and pil_resample.py calls rsb_pil_resample_u8 in its
+ * shared library through ctypes.
  */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -297,3 +304,10 @@ done:
     axis_free(&vert);
     return status;
 }
+
+static struct PyModuleDef pil_resample_module = {
+    PyModuleDef_HEAD_INIT, "_pil_resample",
+    "Pillow's bilinear/bicubic resampling; called through ctypes (rsb_pil_resample_u8).", -1,
+    NULL};
+
+PyMODINIT_FUNC PyInit__pil_resample(void) { return PyModule_Create(&pil_resample_module); }

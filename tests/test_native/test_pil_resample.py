@@ -2,18 +2,21 @@
 
 The same bytes for bilinear and bicubic, RGB and grayscale, up- and downscaling, strided crop
 views, and the sizes where Pillow 13 changes the order of its two passes; what it does not
-handle it declines (None), and without a compiler or with a wrong library it turns itself off.
+handle it declines (None), and when the extension is missing or wrong it turns itself off.
 """
-import shutil
+import importlib.util
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from rsb_mm.datasets.transforms import pil_resample
+import rsb_mm._native
+from rsb_mm._native import pil_resample
 
-needs_compiler = pytest.mark.skipif(
-    shutil.which('cc') is None and shutil.which('gcc') is None, reason='no C compiler')
+needs_extension = pytest.mark.skipif(
+    importlib.util.find_spec('rsb_mm._native._pil_resample') is None,
+    reason='the extension is not built (pip install -e . builds it)')
 FILTERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC)
 
 
@@ -27,7 +30,7 @@ def _pillow(img, out_h, out_w, resample):
                                                                         resample))
 
 
-@needs_compiler
+@needs_extension
 def test_same_bytes_as_pillow_on_random_crops():
     assert pil_resample.available()
     rng = np.random.default_rng(0)
@@ -63,7 +66,7 @@ def test_same_bytes_as_pillow_on_random_crops():
     assert orders == {True, False}  # both pass orders were exercised
 
 
-@needs_compiler
+@needs_extension
 def test_pass_order_matters_where_pillow_13_changed_it():
     """The order rule is not decoration: on a size where Pillow 13 goes vertical first, the
     other order gives other bytes (so the test above can fail)."""
@@ -79,7 +82,7 @@ def test_pass_order_matters_where_pillow_13_changed_it():
     assert not np.array_equal(wrong, expected)
 
 
-@needs_compiler
+@needs_extension
 @pytest.mark.parametrize('case', ['float', 'pixel-strided', 'nearest', 'lanczos', 'channels-5'])
 def test_declines_what_it_does_not_handle(case):
     img = _photos()[1][:64, :80]
@@ -97,7 +100,7 @@ def test_declines_what_it_does_not_handle(case):
     assert pil_resample.resize(img, (32, 32), resample) is None
 
 
-@needs_compiler
+@needs_extension
 def test_channel_reversed_view():
     """mmcv's pillow decoding gives RGB seen as BGR through [..., ::-1]: resized without a
     copy and without falling back to Pillow."""
@@ -108,7 +111,7 @@ def test_channel_reversed_view():
     np.testing.assert_array_equal(out[..., ::-1], _pillow(rgb, 224, 224, Image.Resampling.BICUBIC))
 
 
-@needs_compiler
+@needs_extension
 def test_same_size_is_a_copy():
     img = _photos()[2][10:60, 20:90]
     out = pil_resample.resize(img, img.shape[:2], Image.Resampling.BICUBIC)
@@ -116,10 +119,9 @@ def test_same_size_is_a_copy():
     assert not np.shares_memory(out, img)
 
 
-def test_turns_itself_off_and_says_why(monkeypatch, tmp_path):
-    """No compiler, a failing compiler, a library that gives other bytes than Pillow, or
-    RSB_MM_NO_NATIVE: resize returns None (the transform then uses Pillow), logged once."""
-    monkeypatch.setenv('RSB_MM_CACHE_DIR', str(tmp_path))
+def test_turns_itself_off_and_says_why(monkeypatch):
+    """RSB_MM_NO_NATIVE, a missing extension, or a library that gives other bytes than Pillow:
+    resize returns None (the transform then uses Pillow), logged once."""
     messages = []
     monkeypatch.setattr(pil_resample, 'print_log', lambda msg, **kw: messages.append(msg))
     img = np.zeros((16, 16, 3), np.uint8)
@@ -129,21 +131,18 @@ def test_turns_itself_off_and_says_why(monkeypatch, tmp_path):
     assert not pil_resample.available()
     assert pil_resample.resize(img, (8, 8), Image.Resampling.BILINEAR) is None
     assert 'RSB_MM_NO_NATIVE is set' in messages[-1]
+    assert not pil_resample.available() and len(messages) == 1  # said once
     monkeypatch.delenv('RSB_MM_NO_NATIVE')
 
     monkeypatch.setattr(pil_resample, '_state', {})
-    monkeypatch.setenv('CC', str(tmp_path / 'no-such-cc'))
+    # as if never built: the import fails (the package keeps no attribute to fall back on)
+    monkeypatch.setitem(sys.modules, 'rsb_mm._native._pil_resample', None)
+    monkeypatch.delattr(rsb_mm._native, '_pil_resample', raising=False)
     assert not pil_resample.available()
-    assert 'no-such-cc' in messages[-1]
+    assert 'the extension is not built' in messages[-1]
+    monkeypatch.delitem(sys.modules, 'rsb_mm._native._pil_resample')
 
-    monkeypatch.setattr(pil_resample, '_state', {})
-    monkeypatch.setenv('CC', 'false')  # a "compiler" that fails
-    assert not pil_resample.available()
-    assert 'false failed on' in messages[-1] and 'pil_resample.c' in messages[-1]
-    assert list(tmp_path.iterdir()) == []  # no half-written library left behind
-    monkeypatch.delenv('CC')
-
-    if shutil.which('cc') or shutil.which('gcc'):
+    if importlib.util.find_spec('rsb_mm._native._pil_resample'):
         # a library whose bytes are not Pillow's fails the self-check
         monkeypatch.setattr(pil_resample, '_state', {})
         real_call = pil_resample._call
@@ -153,12 +152,11 @@ def test_turns_itself_off_and_says_why(monkeypatch, tmp_path):
         assert 'differs from the installed Pillow' in messages[-1]
         monkeypatch.setattr(pil_resample, '_call', real_call)
 
-        # and with nothing wrong it builds into the cache once and is used
+        # and with nothing wrong it is used, silently
         monkeypatch.setattr(pil_resample, '_state', {})
         count = len(messages)
         assert pil_resample.available()
         assert len(messages) == count
-        assert [p.suffix for p in tmp_path.iterdir()] == ['.so']
 
 
 class _CropDataset:
@@ -176,10 +174,10 @@ class _CropDataset:
         return -1 if out is None else out
 
 
-@needs_compiler
+@needs_extension
 @pytest.mark.parametrize('start_method', ['fork', 'spawn'])
 def test_works_in_dataloader_workers(start_method):
-    """Forked workers inherit the loaded library; spawned ones load it from the cache."""
+    """Forked workers inherit the loaded library; spawned ones import the extension again."""
     import torch
     photo = _photos()[0]
     assert pil_resample.available()

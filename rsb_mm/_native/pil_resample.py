@@ -1,45 +1,30 @@
 """Pillow's bilinear/bicubic resize on uint8 numpy images: the same bytes, 2-4x faster.
 
-Reference: Pillow's ``Image.resize`` (``src/libImaging/Resample.c``) for 8-bit images, which is
-what timm's ``RandomResizedCropAndInterpolation`` calls (through torchvision's ``F.resize``) on
-every training image, and which costs about a third of rsb_mm's training input pipeline (see
-benchmarks/README.md). Why our own: Pillow runs the convolution one output pixel at a time in
-scalar code (4 bytes per RGB pixel), and MMPretrain's pipeline holds images as BGR numpy arrays
-that have to be converted to PIL and back around it. ``pil_resample.c`` computes the same
-weights and integer sums on the array itself, as whole-row multiply-adds the compiler
-vectorises; the output bytes are Pillow's, which the tests check against the installed Pillow.
-On one core, crops of 120x100 to 500x375 resized to 224x224 take 2.0-4.0x less time than
-Pillow 13's ``Image.resize`` (benchmarks/bench_resize.py; tables in benchmarks/README.md).
-
-The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``) into
-``$RSB_MM_CACHE_DIR`` (default ``~/.cache/rsb_mm``) and loaded with ``ctypes``; a library
-already built for the same source and flags is reused. Before it is used, a self-check
-resizes probe images both ways and compares with the installed Pillow, which also tells the
-order of the two passes: Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first
-when the height shrinks by more than twice as many pixels as the width, older Pillow always
-runs the horizontal one first. Without a compiler, on a failed build or a failed self-check,
-:func:`resize` returns None and the caller falls back to Pillow (logged once), so the pixels
-never change, only the speed. ``RSB_MM_NO_NATIVE=1`` turns it off.
+Twin: Pillow's ``Image.resize`` (``src/libImaging/Resample.c``), which timm's
+``RandomResizedCropAndInterpolation`` runs on every training image. ``pil_resample.c`` is built
+with the package (setup.py's ``ext_modules``: ``rsb_mm._native._pil_resample``) and called
+through ``ctypes``. On first use a self-check compares it with the installed Pillow on probe
+images; when the extension is missing, the check fails or ``RSB_MM_NO_NATIVE=1``,
+:func:`resize` returns None and the caller uses Pillow (said once): the pixels never change,
+only the speed. Tests: tests/test_native/test_pil_resample.py; timings:
+benchmarks/bench_resize.py; design: docs/design.md, "Compiled resize".
 """
 import ctypes
-import os.path as osp
+import os
+import threading
 from typing import Any, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
-from rsb_mm.utils.native import build_library, load_once
-
 __all__ = ['resize', 'available', 'vertical_first_pillow13', 'PIL_FILTERS']
 
-SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'pil_resample.c')
-# Contraction off: the filter weights must round as Pillow's (built without FMA) do.
-CFLAGS = ('-O3', '-std=c99', '-fPIC', '-shared', '-ffp-contract=off')
 # PIL.Image.Resampling values this module handles.
 PIL_FILTERS = {Image.Resampling.BILINEAR: 2, Image.Resampling.BICUBIC: 3}
 
 _state: dict = {}
+_lock = threading.Lock()
 
 
 def vertical_first_pillow13(in_h: int, in_w: int, out_h: int, out_w: int) -> bool:
@@ -50,15 +35,6 @@ def vertical_first_pillow13(in_h: int, in_w: int, out_h: int, out_w: int) -> boo
     boundary cases included, all of which it explains.
     """
     return out_h < in_h and in_h - out_h > 2 * (in_w - out_w)
-
-
-def build(compiler: Optional[str] = None) -> str:
-    """Compile ``pil_resample.c`` (once per source and flags) and return the library's path.
-
-    Raises:
-        RuntimeError: no C compiler, or the compiler failed (its output in the message).
-    """
-    return build_library(SOURCE, CFLAGS, ('-lm', ), compiler)
 
 
 def _load(path: str) -> Any:
@@ -107,7 +83,15 @@ def _self_check(fn: Any) -> Optional[str]:
 
 
 def _setup() -> Tuple[Optional[Tuple[Any, str]], Optional[str]]:
-    fn = _load(build())
+    """The loaded function and its pass-order rule, or None and why not."""
+    if os.environ.get('RSB_MM_NO_NATIVE', '') not in ('', '0'):
+        return None, 'RSB_MM_NO_NATIVE is set'
+    try:
+        from . import _pil_resample
+    except ImportError as err:
+        return None, (f'the extension is not built ({err}; `pip install -e .` or '
+                      '`python setup.py build_ext --inplace` builds it)')
+    fn = _load(_pil_resample.__file__)
     rule = _self_check(fn)
     if rule is None:
         return None, (f'its output differs from the installed Pillow {Image.__version__} on '
@@ -116,13 +100,19 @@ def _setup() -> Tuple[Optional[Tuple[Any, str]], Optional[str]]:
 
 
 def _get() -> Optional[Tuple[Any, str]]:
-    """The loaded function and its pass-order rule, or None (reason logged once)."""
-    return load_once(_state, 'the compiled resize',
-                     'TimmRandomResizedCrop uses Pillow (same pixels, slower)', _setup, print_log)
+    """The loaded function and its pass-order rule, or None (the reason logged once)."""
+    with _lock:
+        if 'value' not in _state:
+            _state['value'], reason = _setup()
+            if reason:
+                print_log(f'rsb_mm: the compiled resize is off ({reason}); '
+                          'TimmRandomResizedCrop uses Pillow (same pixels, slower)',
+                          logger='current', level=30)
+        return _state['value']
 
 
 def available() -> bool:
-    """Whether :func:`resize` runs the compiled code (builds and checks it on first call)."""
+    """Whether :func:`resize` runs the compiled code (loads and checks it on first call)."""
     return _get() is not None
 
 
