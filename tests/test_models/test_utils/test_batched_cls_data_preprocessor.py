@@ -124,3 +124,10 @@ def test_non_blocking_copy():
     assert _build('BatchedClsDataPreprocessor', non_blocking=False)._non_blocking is False
     with pytest.raises(ValueError, match="non_blocking must be a bool, got 'yes'"):
         _build('BatchedClsDataPreprocessor', non_blocking='yes')
+
+
+@pytest.mark.parametrize('label', [C, -1])
+def test_out_of_range_label_raises(label):
+    batch = _batch(0, labels=[0, 1, 2, label, 4, 5])
+    with pytest.raises(RuntimeError, match='out of bounds'):
+        _build('BatchedClsDataPreprocessor')(batch, training=True)
