@@ -27,7 +27,8 @@ for free there), on a GPU it does not read it and always divides (one foreach pa
 Usage::
 
     python3 benchmarks/bench_op_count.py [--configs a3 a1] [--batch-sizes 2 4 8]
-        [--img-size 32] [--device cpu|cuda] [--amp] [--ops] [--native-optimizers]
+        [--img-size 32] [--device cpu|cuda] [--amp] [--ops] [--rows all|configured]
+        [--native-optimizers]
 """
 import argparse
 import contextlib
@@ -246,6 +247,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='float16 AMP (CUDA only)')
     parser.add_argument('--ops', action='store_true',
                         help='list the operators whose count differs from timm')
+    parser.add_argument('--rows', default='all', choices=['all', 'configured'],
+                        help="'configured': only rsb_mm as configured and timm")
     parser.add_argument('--native-optimizers', action='store_true',
                         help='on a CPU, keep the optimizers\' CPU paths')
     args = parser.parse_args(argv)
@@ -268,7 +271,8 @@ def main(argv=None) -> None:
     worst = 0.
     for key in args.configs:
         results = count_config(key, args.batch_sizes, args.img_size, args.device, args.amp,
-                               extra=True, gpu_optimizer_paths=not args.native_optimizers)
+                               extra=True, gpu_optimizer_paths=not args.native_optimizers,
+                               only=[CONFIGURED] if args.rows == 'configured' else None)
         print_table(key, results)
         if args.ops:
             print_op_diff(results, CONFIGURED)

@@ -20,7 +20,7 @@ CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
 BATCH = 4
 
 
-def _config(name, root):
+def _config(name, root, device):
     data_root = osp.join(root, 'imagenet')
     write_imagenet_folder(data_root, num_classes=2, images_per_class=BATCH // 2, size=64,
                           splits=('train', ))
@@ -31,13 +31,20 @@ def _config(name, root):
     loader.dataset.data_root = data_root
     loader.batch_size = BATCH
     loader.num_workers = 2
+    loader.persistent_workers = False
+    for key in ('dataloader', 'cfg', 'evaluator'):  # training only
+        cfg[f'val_{key}'] = cfg[f'test_{key}'] = None
     if loader.sampler.type == 'RepeatAugSamplerDeiT':
         loader.sampler.selected_round = 0  # 4 images: no rounding to 256
+    if device.type == 'cpu':  # dry run: the same steps at a size a CPU runs in seconds
+        for t in loader.dataset.pipeline:
+            for key in ('scale', 'img_size'):
+                if key in t:
+                    t[key] = 64
     cfg.train_cfg.max_epochs = 1
-    cfg.train_cfg.val_interval = 2  # no evaluation
     cfg.param_scheduler.t_initial = 1
     cfg.param_scheduler.warmup_t = 0
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2)  # no checkpoint
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, save_last=False)
     cfg.default_hooks.logger.interval = 1
     cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
     cfg.randomness = dict(seed=0)
@@ -50,7 +57,7 @@ def test_amp_training_iteration(name, tmp_path, device):
     from mmengine.optim import AmpOptimWrapper
 
     from rsb_mm.utils import build_runner
-    runner = build_runner(_config(name, str(tmp_path)))
+    runner = build_runner(_config(name, str(tmp_path), device))
     seen = {}
 
     def record(module, args):
