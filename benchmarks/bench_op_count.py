@@ -264,8 +264,9 @@ def main(argv=None) -> None:
     import timm
     paths = ('native' if args.native_optimizers or args.device == 'cuda' else
              'GPU paths emulated')
-    print(f'# ATen operators per training iteration, {gpu_bench.device_name(torch.device(args.device))}'
-          f', torch {torch.__version__}, timm {timm.__version__}; '
+    device = gpu_bench.device_name(torch.device(args.device))
+    print(f'# ATen operators per training iteration, {device}, torch {torch.__version__}, '
+          f'timm {timm.__version__}; '
           f'{"AMP float16" if args.amp else "fp32"}, channels-last, {args.img_size} px; '
           f'optimizers: {paths}')
     worst = 0.

@@ -1,26 +1,13 @@
 """benchmarks/bench_gpu_train.py (benchmark (4), GPU) dry-run on CPU: the same variants and
 code path on a tiny batch, so the script is known to work before a GPU machine is at hand.
 No timing is asserted (speed claims live in benchmarks/README.md)."""
-import importlib.util
-import os.path as osp
 import re
 
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load_bench():
-    path = osp.join(REPO, 'benchmarks', 'bench_gpu_train.py')
-    spec = importlib.util.spec_from_file_location('bench_gpu_train', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_cpu_dry_run_prints_every_variant(capsys):
-    bench = _load_bench()
+def test_cpu_dry_run_prints_every_variant(capsys, load_benchmark):
+    bench = load_benchmark('bench_gpu_train')
     bench.main(['--device', 'cpu', '--configs', 'a3', '--batch-size', '4', '--img-size', '32',
                 '--iters', '1', '--rounds', '2', '--warmup', '1', '--no-fused',
                 '--channels-last'])
@@ -39,10 +26,10 @@ def test_cpu_dry_run_prints_every_variant(capsys):
     assert rows['timm train.py loop'][3] == '1.000'
 
 
-def test_variants_are_built_as_configured():
+def test_variants_are_built_as_configured(load_benchmark):
     """The rsb_mm rows run the config's model in channels-last with the config's optimizer;
     the timm row timm's ResNet-50 with the same weights and Lamb."""
-    bench = _load_bench()
+    bench = load_benchmark('bench_gpu_train')
     import rsb_mm  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
@@ -72,9 +59,9 @@ def test_variants_are_built_as_configured():
     assert inputs.dtype == torch.uint8 and target.shape == (4, 1000)
 
 
-def test_cuda_without_gpu_is_refused():
+def test_cuda_without_gpu_is_refused(load_benchmark):
     if torch.cuda.is_available():
         pytest.skip('a GPU is present')
-    bench = _load_bench()
+    bench = load_benchmark('bench_gpu_train')
     with pytest.raises(SystemExit, match='torch sees no GPU'):
         bench.main(['--configs', 'a3'])

@@ -2,27 +2,16 @@
 machine (unlike a time): one training iteration of the A1 and A3 configs dispatches at most
 1.05 x the operators of timm's ``train.py`` loop on the same batch, and the data preprocessing
 the same number at every batch size."""
-import importlib.util
-import os.path as osp
 import re
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SIZES = (2, 4)
 
 
-def _load_bench():
-    path = osp.join(REPO, 'benchmarks', 'bench_op_count.py')
-    spec = importlib.util.spec_from_file_location('bench_op_count', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
-def bench():
-    return _load_bench()
+def bench(load_benchmark):
+    return load_benchmark('bench_op_count')
 
 
 @pytest.fixture(scope='module', params=['a3', 'a1'])
