@@ -5,17 +5,18 @@ Benchmark (4) of the recipe issue: images per second of one training process wit
 synthetic data, against timm's ``train.py`` with the same settings on the same GPU.
 
 * **rsb_mm** (one row per option): the model (``ImageClassifier`` + ``ResNetTimmDropPath``
-  with ``channels_last=True``, ``ClsDataPreprocessor`` + ``MixupCutMix``,
+  with ``channels_last=True``, ``BatchedClsDataPreprocessor`` + ``MixupCutMix``,
   ``ThresholdedBCELoss``) and the optimizer wrapper (the config's ``AmpOptimWrapper`` +
   ``MultiTensorLamb``) built from the config the way the Runner builds them; one iteration
   is ``model.train_step(batch, optim_wrapper)`` (the call ``EpochBasedTrainLoop.run_iter``
   makes) plus the ``.item()`` of the logged loss (MMEngine's message hub reads it every
   iteration, which waits for the GPU). The batch is what the loader hands over: a pinned
   uint8 BGR batch and ``DataSample``s, built before the timing (the loader's workers build
-  them in a real run). Rows: ``pseudo_collate`` (MMEngine's default collate: the
-  preprocessor moves, casts and normalises image by image), ``default_collate`` (one stacked
-  tensor: the preprocessor's batched branch, as timm) and ``default_collate`` with
-  ``MultiTensorLamb(fused=True)`` (compiled with Triton).
+  them in a real run). Rows (``RSB_MM_VARIANTS``): as configured (``default_collate``: one
+  stacked tensor, copied without blocking, normalised and mixed batch-wide, as timm), the
+  same with ``MultiTensorLamb(fused=True)`` (compiled with Triton), and the data path
+  before (MMEngine's default ``pseudo_collate`` and MMPretrain's ``ClsDataPreprocessor``,
+  which move, cast and normalise image by image).
 * **timm**: ``timm.create_model('resnet50', drop_path_rate=...)`` in channels-last, ``Lamb``
   from ``create_optimizer_v2`` (its multi-tensor path on CUDA), ``BinaryCrossEntropy``,
   ``NativeScaler`` and ``torch.autocast(float16)``, the loop of ``train.py``'s
@@ -46,7 +47,7 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -115,16 +116,23 @@ class Variant:
 
 
 class RsbMMVariant(Variant):
+    """The config's model and optimizer wrapper; ``batched``: the loader's batch as
+    ``default_collate`` makes it (one stacked tensor), else as ``pseudo_collate`` (a list);
+    ``preprocessor``: another data preprocessor type than the config's."""
 
     def __init__(self, name: str, cfg, device: torch.device, weights: Dict[str, torch.Tensor],
-                 images_bgr: torch.Tensor, labels: torch.Tensor, batched: bool,
-                 fused: bool):
+                 images_rgb: torch.Tensor, labels: torch.Tensor, batched: bool,
+                 fused: bool, preprocessor: Optional[str] = None):
         from mmengine.optim import build_optim_wrapper
         from mmpretrain.registry import MODELS
         self.name, self.batched, self.device = name, batched, device
         model_cfg = copy.deepcopy(cfg.model)
         # Runner.build_model: the top-level data_preprocessor fills the model's
         model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.get('data_preprocessor')))
+        if preprocessor is not None:
+            model_cfg.data_preprocessor.type = preprocessor
+            if preprocessor == 'ClsDataPreprocessor':  # it takes no non_blocking
+                model_cfg.data_preprocessor.pop('non_blocking', None)
         self.model = MODELS.build(model_cfg)
         self.model.load_state_dict(weights, strict=True)
         self.model.to(device)  # as Runner.wrap_model
@@ -132,7 +140,12 @@ class RsbMMVariant(Variant):
         wrapper_cfg = copy.deepcopy(cfg.optim_wrapper)
         wrapper_cfg.optimizer.fused = fused
         self.optim_wrapper = build_optim_wrapper(self.model, wrapper_cfg)
-        self.images, self.labels = images_bgr, labels.tolist()
+        self.use_batch(images_rgb, labels)
+
+    def use_batch(self, images_rgb: torch.Tensor, labels: torch.Tensor) -> None:
+        """Make ``prepare`` hand over these images and labels."""
+        # MMPretrain's loaders decode to BGR; its preprocessor (to_rgb=True) flips them back
+        self.images, self.labels = images_rgb.flip(1).contiguous(), labels.tolist()
 
     def prepare(self, count: int) -> List[dict]:
         from mmpretrain.structures import DataSample
@@ -190,6 +203,10 @@ class TimmVariant(Variant):
         pre = cfg.data_preprocessor
         self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
+        self.use_batch(images_rgb, labels)
+
+    def use_batch(self, images_rgb: torch.Tensor, labels: torch.Tensor) -> None:
+        """Make ``prepare`` hand over these images and labels."""
         self.samples = [(img.numpy(), int(label))
                         for img, label in zip(images_rgb.unbind(0), labels)]
 
@@ -252,27 +269,47 @@ def run_rounds(variants: List[Variant], device: torch.device, warmup: int, iters
     return seconds, warm, peak
 
 
-def build_variants(cfg, device: torch.device, amp: bool, channels_last: bool,
-                   batch_size: int, img_size: int, seed: int,
-                   fused: bool) -> List[Variant]:
+# The rsb_mm rows: the config as shipped (its loaders' default_collate, its
+# BatchedClsDataPreprocessor), with the fused LAMB, and the data path before issue 14
+# (MMEngine's default pseudo_collate, MMPretrain's ClsDataPreprocessor); ``extra`` rows only
+# where asked (bench_op_count.py: which part of the data path makes the difference).
+RSB_MM_VARIANTS = {
+    'rsb_mm (as configured)': dict(batched=True, fused=False),
+    'rsb_mm, fused LAMB': dict(batched=True, fused=True),
+    'rsb_mm, default_collate + ClsDataPreprocessor': dict(
+        batched=True, fused=False, preprocessor='ClsDataPreprocessor', extra=True),
+    'rsb_mm, pseudo_collate + ClsDataPreprocessor (before)': dict(
+        batched=False, fused=False, preprocessor='ClsDataPreprocessor'),
+}
+
+
+def synthetic_batch(batch_size: int, img_size: int, num_classes: int,
+                    seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Random uint8 RGB images (N, 3, S, S) and labels (N, ), from ``seed``."""
     gen = torch.Generator().manual_seed(seed)
     images_rgb = torch.randint(0, 256, (batch_size, 3, img_size, img_size),
                                dtype=torch.uint8, generator=gen)
-    # MMPretrain's loaders decode to BGR; its preprocessor (to_rgb=True) flips them back
-    images_bgr = images_rgb.flip(1).contiguous()
-    labels = torch.randint(0, cfg.model.head.num_classes, (batch_size, ), generator=gen)
+    labels = torch.randint(0, num_classes, (batch_size, ), generator=gen)
+    return images_rgb, labels
+
+
+def build_variants(cfg, device: torch.device, amp: bool, channels_last: bool,
+                   batch_size: int, img_size: int, seed: int, fused: bool,
+                   extra: bool = False, only: Optional[List[str]] = None) -> List[Variant]:
+    """The rsb_mm rows of ``RSB_MM_VARIANTS`` (with ``fused``/``extra``, or those named in
+    ``only``) and timm's, all from timm's initial weights, on the same synthetic batch."""
+    images_rgb, labels = synthetic_batch(batch_size, img_size, cfg.model.head.num_classes, seed)
     torch.manual_seed(seed)
     timm_variant = TimmVariant(cfg, device, amp, channels_last, images_rgb, labels)
     weights = timm_to_mmpretrain({k: v.cpu() for k, v in timm_variant.model.state_dict().items()})
+    names = only if only is not None else [
+        name for name, kwargs in RSB_MM_VARIANTS.items()
+        if (fused or not kwargs['fused']) and (extra or not kwargs.get('extra'))]
     variants: List[Variant] = [
-        RsbMMVariant('rsb_mm, pseudo_collate (as configured)', cfg, device, weights,
-                     images_bgr, labels, batched=False, fused=False),
-        RsbMMVariant('rsb_mm, default_collate', cfg, device, weights, images_bgr, labels,
-                     batched=True, fused=False),
+        RsbMMVariant(name, cfg, device, weights, images_rgb, labels,
+                     **{k: v for k, v in RSB_MM_VARIANTS[name].items() if k != 'extra'})
+        for name in names
     ]
-    if fused:
-        variants.append(RsbMMVariant('rsb_mm, default_collate, fused LAMB', cfg, device,
-                                     weights, images_bgr, labels, batched=True, fused=True))
     variants.append(timm_variant)
     return variants
 

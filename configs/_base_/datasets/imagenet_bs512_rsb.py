@@ -6,7 +6,15 @@ train_size = 224
 test_size = 224
 test_crop_pct = 0.95  # timm: resize the short side to floor(224 / 0.95) = 235
 
+# The device side of timm's prefetcher: each loader stacks its equal-size uint8 images into
+# one pinned tensor (`default_collate`; the data samples stay a list) and this preprocessor
+# copies it without blocking, then flips BGR to RGB, normalises and mixes (Mixup/CutMix) the
+# whole batch on the device, the one-hot targets built batch-wide too. Same pixels and targets
+# as MMPretrain's ClsDataPreprocessor after `pseudo_collate`
+# (tests/test_models/test_utils/test_batched_cls_data_preprocessor.py).
 data_preprocessor = dict(
+    type='BatchedClsDataPreprocessor',
+    non_blocking=True,
     num_classes=1000,
     # timm's IMAGENET_DEFAULT_MEAN/STD x 255, in RGB
     mean=[123.675, 116.28, 103.53],
@@ -46,6 +54,7 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    collate_fn=dict(type='default_collate'),  # every crop is train_size x train_size
     # timm drops the last incomplete batch (and Mixup needs an even batch)
     drop_last=True,
     # DeiT/timm repeated augmentation: 3 repeats, epoch cut to floor(N/256)*256 samples;
@@ -60,6 +69,7 @@ val_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    collate_fn=dict(type='default_collate'),  # every centre crop is test_size x test_size
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
@@ -81,6 +91,7 @@ extra_loader = dict(
     num_workers=8,
     persistent_workers=False,
     pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False))
 extra_test_sets = [
     dict(
