@@ -19,8 +19,8 @@ backbone, the head's loss, ``Tensor.backward``, the optimizer's ``step``/``zero_
 Counted after one warm-up iteration (the optimizers create their state on the first step),
 once with a Mixup draw and once with a CutMix draw (``np.random`` seeded so; their operators
 differ). On a CPU both optimizers are switched to the path they take on a GPU (timm's ``Lamb``
-``foreach=True``; ``MultiTensorLamb`` without its CPU blocking and scratch buffers), so the
-optimizer row is the GPU's; ``--native-optimizers`` keeps the CPU paths. One difference stays:
+``foreach=True``; ``MultiTensorLamb`` has one path on every device), so the optimizer row is
+the GPU's; ``--native-optimizers`` keeps the CPU paths. One difference stays:
 on a CPU ``MultiTensorLamb`` skips the gradient clip when its factor is 1 (it reads the factor
 for free there), on a GPU it does not read it and always divides (one foreach pass more).
 
@@ -126,15 +126,14 @@ def count_step(variant, batch) -> Counts:
 
 
 def use_gpu_optimizer_paths(variant) -> None:
-    """On a CPU, switch the optimizer to the path it takes on a GPU (see the docstring)."""
-    if isinstance(variant, gpu_bench.RsbMMVariant):
-        optimizer = variant.optim_wrapper.optimizer
-        for group in optimizer.param_groups:
-            group['chunk_numel'] = 0  # on a GPU: one block per group
-        optimizer._workspace = lambda params: None  # on a GPU: no scratch buffers
-    else:
+    """On a CPU, switch the optimizer to the path it takes on a GPU (see the docstring).
+
+    ``MultiTensorLamb`` takes the same foreach path on every device; timm's ``Lamb`` picks
+    ``foreach`` on CUDA only.
+    """
+    if not isinstance(variant, gpu_bench.RsbMMVariant):
         for group in variant.optimizer.param_groups:
-            group['foreach'] = True  # what timm's Lamb picks on CUDA
+            group['foreach'] = True
 
 
 def draw_seeds(augment) -> Dict[str, int]:

@@ -1,8 +1,10 @@
 """A one-process NCCL DDP training step of the A3 model equals the same step without DDP.
 
-The Runner wraps the model in ``MMDistributedDataParallel`` (its default ``model_wrapper_cfg``)
-on every distributed run; with one process the all-reduce averages over one rank, so the step
-must give the plain step's parameters. On the CPU (dry run) the backend is gloo.
+The Runner wraps the model in the config's ``model_wrapper_cfg`` (``MMDistributedDataParallel``
+with timm's ``broadcast_buffers=True``) on every distributed run; with one process the
+all-reduce averages over one rank, so the step must give the plain step's parameters, and the
+epoch-end BatchNorm reduction (``SyncBuffersHook``) must leave the buffers as they are. On the
+CPU (dry run) the backend is gloo.
 """
 import copy
 import os.path as osp
@@ -56,9 +58,12 @@ def test_one_process_ddp_step_equals_plain_step(device, tmp_path):
         assert dist.get_backend() == backend
         plain, wrapper_cfg, build_optim_wrapper = _model_and_wrapper(cfg, device)
         model = copy.deepcopy(plain)
+        wrapper_args = {k: v for k, v in cfg.model_wrapper_cfg.items() if k != 'type'}
+        assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
         ddp = MMDistributedDataParallel(
             module=model, device_ids=[device.index or 0] if device.type == 'cuda' else None,
-            broadcast_buffers=False, find_unused_parameters=False)
+            **wrapper_args)
+        assert ddp.broadcast_buffers
         losses = []
         for net, optimized in ((plain, plain), (ddp, model)):
             wrapper = build_optim_wrapper(optimized, copy.deepcopy(wrapper_cfg))
@@ -70,5 +75,12 @@ def test_one_process_ddp_step_equals_plain_step(device, tmp_path):
         for (name, a), b in zip(plain.named_parameters(), model.parameters()):
             torch.testing.assert_close(b, a, rtol=0 if exact else 1e-5,
                                        atol=0 if exact else 1e-6, msg=name)
+        # timm's --dist-bn reduce, as the config's SyncBuffersHook runs it at the epoch end.
+        from mmengine.hooks import SyncBuffersHook
+        assert 'SyncBuffersHook' in [h['type'] for h in cfg.custom_hooks]
+        before = {k: v.clone() for k, v in model.named_buffers()}
+        SyncBuffersHook().after_train_epoch(type('Runner', (), dict(model=ddp))())
+        for name, buf in model.named_buffers():
+            torch.testing.assert_close(buf, before[name], rtol=0, atol=0, msg=name)
     finally:
         dist.destroy_process_group()
