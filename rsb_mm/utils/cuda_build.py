@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 ARCHS_VAR = 'RSB_MM_CUDA_ARCHS'
-# What torch's CUDAExtension and nvcc need from a toolkit folder (CUDA_HOME), besides the
-# ``lib/libcudart.so`` link that ensure_cudart_link makes.
-TOOLKIT_PARTS = ('bin/nvcc', 'include/cuda_runtime.h', 'include/cccl/thrust/version.h')
+# What torch's CUDAExtension and nvcc need in one toolkit folder (CUDA_HOME), besides the
+# ``lib/libcudart.so`` link that ensure_cudart_link makes: nvcc, CCCL (thrust/cub), and the
+# runtime, cuBLAS, cuSPARSE and cuSOLVER headers that torch's ATen/cuda headers include.
+TOOLKIT_PARTS = ('bin/nvcc', 'include/cccl/thrust/version.h', 'include/cuda_runtime.h',
+                 'include/cublas_v2.h', 'include/cusparse.h', 'include/cusolverDn.h')
 
 Capability = Tuple[int, int]
 
@@ -27,7 +29,10 @@ class CudaBuildError(RuntimeError):
 
 def toolkit_requirement(torch_requires: Sequence[str], torch_version: str,
                         torch_cuda: Optional[str]) -> str:
-    """Return the pip requirement for nvcc + CCCL matching torch's own ``cuda-toolkit`` pin.
+    """Return torch's own ``cuda-toolkit`` requirement with nvcc and CCCL added to its extras.
+
+    torch's extras (cuBLAS, cuSPARSE, ...) stay in, so that a toolkit installed apart from
+    torch's (a venv over the system's packages) also has the headers torch's headers include.
 
     Args:
         torch_requires: torch's ``Requires-Dist`` lines (``importlib.metadata.requires``).
@@ -44,14 +49,17 @@ def toolkit_requirement(torch_requires: Sequence[str], torch_version: str,
             'the CUDA build of torch from PyPI (tools/install.sh does) before asking for '
             f'CUDA ops, or unset {ARCHS_VAR}')
     for line in torch_requires:
-        match = re.match(r'\s*cuda-toolkit\s*(?:\[[^\]]*\])?\s*==\s*([0-9][0-9.]*)\s*(;|$)', line)
+        match = re.match(r'\s*cuda-toolkit\s*(?:\[([^\]]*)\])?\s*==\s*([0-9][0-9.]*)\s*(;|$)',
+                         line)
         if match:
-            version = match.group(1)
+            extras = [e.strip() for e in (match.group(1) or '').split(',') if e.strip()]
+            extras += [e for e in ('nvcc', 'cccl') if e not in extras]
+            version = match.group(2)
             if version.split('.')[:2] != torch_cuda.split('.')[:2]:
                 raise CudaBuildError(
                     f'torch {torch_version} requires cuda-toolkit=={version} but reports CUDA '
                     f'{torch_cuda} (torch.version.cuda); reinstall torch')
-            return f'cuda-toolkit[nvcc,cccl]=={version}'
+            return f'cuda-toolkit[{",".join(extras)}]=={version}'
     raise CudaBuildError(
         f'torch {torch_version} (CUDA {torch_cuda}) does not depend on PyPI\'s cuda-toolkit, '
         f'so its nvcc cannot be installed from PyPI: install the CUDA {torch_cuda} toolkit '

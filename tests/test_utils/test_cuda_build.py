@@ -22,6 +22,8 @@ TORCH_PIN = ('cuda-toolkit[cublas,cudart,cufft]==13.0.3; platform_system == "Lin
 def test_toolkit_requirement_is_torchs_own_pin_with_nvcc_and_cccl():
     requires = ['filelock', TORCH_PIN, 'cuda-bindings<14,>=13.0.3; platform_system == "Linux"']
     assert (cuda_build.toolkit_requirement(requires, '2.13.0', '13.0') ==
+            'cuda-toolkit[cublas,cudart,cufft,nvcc,cccl]==13.0.3')
+    assert (cuda_build.toolkit_requirement(['cuda-toolkit==13.0.3'], '2.13.0', '13.0') ==
             'cuda-toolkit[nvcc,cccl]==13.0.3')
 
 
@@ -31,7 +33,7 @@ def test_toolkit_requirement_of_the_installed_torch():
         pytest.skip('a CPU-only torch build pins no CUDA toolkit')
     req = cuda_build.toolkit_requirement(metadata.requires('torch'), torch.__version__,
                                          torch.version.cuda)
-    assert req.startswith('cuda-toolkit[nvcc,cccl]==' + torch.version.cuda)
+    assert ',nvcc,cccl]==' + torch.version.cuda in req
 
 
 @pytest.mark.parametrize('requires,cuda,needle', [
@@ -77,11 +79,12 @@ def test_malformed_arch_names_the_variable(bad):
 # ----------------------------------------------------------------------------- toolkit folder
 def _fake_toolkit(root: Path, with_runtime=True) -> Path:
     home = root / 'site-packages' / 'nvidia' / 'cu13'
-    for part in ('bin/nvcc', 'include/cccl/thrust/version.h'):
+    for part in ('bin/nvcc', 'include/cccl/thrust/version.h'):  # what nvcc's wheels bring
         (home / part).parent.mkdir(parents=True, exist_ok=True)
         (home / part).write_text('')
-    if with_runtime:
-        (home / 'include/cuda_runtime.h').write_text('')
+    if with_runtime:  # and what torch's own toolkit extras bring
+        for header in ('cuda_runtime.h', 'cublas_v2.h', 'cusparse.h', 'cusolverDn.h'):
+            (home / 'include' / header).write_text('')
         (home / 'lib').mkdir()
         (home / 'lib/libcudart.so.13').write_text('')
     return home
@@ -97,8 +100,9 @@ def test_toolkit_home_is_the_folder_above_nvcc(tmp_path):
 
 def test_missing_parts_and_the_cudart_link(tmp_path):
     split = _fake_toolkit(tmp_path / 'venv', with_runtime=False)  # runtime in another site
-    assert cuda_build.missing_parts(split, '13') == ['include/cuda_runtime.h',
-                                                     'lib/libcudart.so.13']
+    assert cuda_build.missing_parts(split, '13') == [
+        'include/cuda_runtime.h', 'include/cublas_v2.h', 'include/cusparse.h',
+        'include/cusolverDn.h', 'lib/libcudart.so.13']
     home = _fake_toolkit(tmp_path / 'full')
     assert cuda_build.missing_parts(home, '13') == []
     assert cuda_build.ensure_cudart_link(home, '13') is True
@@ -133,27 +137,29 @@ def test_imports_only_the_standard_library_at_module_level():
     assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)
 
 
-def _run(*args, **env):
-    full_env = {k: v for k, v in os.environ.items() if k != 'RSB_MM_CUDA_ARCHS'}
-    full_env.update(env)
-    return subprocess.run([sys.executable, '-I', str(SCRIPT), *args], env=full_env,
-                          capture_output=True, text=True, timeout=120)
+def test_runs_by_path_as_install_sh_calls_it():
+    """-I: no PYTHONPATH, no current folder; exit 2 and the message for a refused arch."""
+    env = {**os.environ, 'RSB_MM_CUDA_ARCHS': '7.0'}
+    run = subprocess.run([sys.executable, '-I', str(SCRIPT), 'archs'], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and 'V100' in run.stderr, run.stderr
 
 
-def test_command_line_as_install_sh_calls_it():
+def test_command_exit_codes(monkeypatch, capsys):
     import torch
-    old = _run('archs', RSB_MM_CUDA_ARCHS='7.0')
-    assert old.returncode == 2 and 'V100' in old.stderr
+    monkeypatch.delenv('RSB_MM_CUDA_ARCHS', raising=False)
+    assert cuda_build.main(['nonsense']) == 2
     if torch.version.cuda is None:
         pytest.skip('a CPU-only torch: no CUDA build to ask for')
-    asked = _run('archs', RSB_MM_CUDA_ARCHS='8.0;9.0')
-    assert (asked.returncode, asked.stdout) == (0, '8.0;9.0\n')
+    capsys.readouterr()
     if not torch.cuda.is_available():
-        plain = _run('archs')
-        assert (plain.returncode, plain.stdout) == (1, '\n')  # CPU ops, as before
-    req = _run('requirement')
-    assert req.returncode == 0 and req.stdout.startswith('cuda-toolkit[nvcc,cccl]==')
-    assert _run('nonsense').returncode == 2
+        assert cuda_build.main(['archs']) == 1  # CPU ops, as before
+        assert capsys.readouterr().out == '\n'
+    monkeypatch.setenv('RSB_MM_CUDA_ARCHS', '8.0;9.0')
+    assert cuda_build.main(['archs']) == 0
+    assert capsys.readouterr().out == '8.0;9.0\n'
+    assert cuda_build.main(['requirement']) == 0
+    assert ',nvcc,cccl]==' + torch.version.cuda in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- opt-in: compile
@@ -202,7 +208,8 @@ def test_install_toolchain_compiles_an_mmcv_cuda_op_for_sm90(tmp_path, monkeypat
                    check=True, capture_output=True, timeout=600)
     with tarfile.open(tmp_path / 'mmcv-2.1.0.tar.gz') as sdist:
         members = [m for m in sdist.getmembers() if m.name.startswith('mmcv-2.1.0/mmcv/ops/csrc/')]
-        sdist.extractall(tmp_path, members=members)
+        safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+        sdist.extractall(tmp_path, members=members, **safe)
     (tmp_path / 'probe_setup.py').write_text(PROBE_SETUP)
     started = time.monotonic()
     build = subprocess.run(
