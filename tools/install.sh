@@ -5,6 +5,10 @@
 #
 #   bash tools/install.sh            # PYTHON=/path/to/python to pick the interpreter
 #   RSB_MM_PIP_ARGS="--no-cache-dir" bash tools/install.sh   # extra arguments for every pip call
+#   RSB_MM_CUDA_ARCHS="8.0;9.0" bash tools/install.sh        # mmcv's CUDA ops without a GPU here
+#
+# mmcv gets CUDA ops when torch sees an NVIDIA GPU or RSB_MM_CUDA_ARCHS names compute
+# capabilities (README.md, "GPUs"); the CUDA toolkit for that comes from PyPI.
 #
 # Idempotent: pip skips what is already satisfied and reuses its wheel cache, so a second run
 # takes seconds. The first run takes ~20 minutes on 2 CPU cores, most of it building mmcv's
@@ -38,12 +42,8 @@ step "2/4 build tools: setuptools<80, wheel, ninja"
 # on a GPU cluster's login node); CPU ops otherwise. cuda_build.py (run by path: rsb_mm is not
 # installed yet) says which, and refuses a GPU older than torch supports, saying what to do.
 CUDA_BUILD=("$PY" "$ROOT/rsb_mm/utils/cuda_build.py")
-if archs=$("${CUDA_BUILD[@]}" archs); then
-  cuda=1
-else
-  rc=$?; [ "$rc" -eq 1 ] || exit 1   # 1: CPU ops; otherwise its message is above
-  cuda=0
-fi
+archs=$("${CUDA_BUILD[@]}" archs)   # empty: CPU ops
+cuda=$([ -n "$archs" ] && echo 1 || echo 0)
 
 mmcv_ok() {
   "$PY" - <<'EOF' 2>/dev/null || return 1
@@ -55,7 +55,8 @@ EOF
   [ "$cuda" -eq 0 ] || "${CUDA_BUILD[@]}" check-mmcv 2>/dev/null
 }
 if mmcv_ok; then
-  step "3/4 mmcv 2.1.0 with compiled ops is already installed$([ "$cuda" -eq 0 ] || echo " (CUDA, $archs)")"
+  step "3/4 mmcv 2.1.0 with compiled ops is already installed" \
+       "$([ "$cuda" -eq 0 ] || echo "(with CUDA; asked for $archs)")"
 else
   jobs=${MAX_JOBS:-$(nproc)}
   mmcv_args=()

@@ -207,11 +207,9 @@ def main(argv: Sequence[str]) -> int:
     """Commands for tools/install.sh: ``archs``, ``requirement``, ``env``, ``check-mmcv``."""
     command = argv[0] if argv else ''
     try:
-        if command == 'archs':  # exit 1: build CPU ops only
-            archs = requested_archs()
-            sys.stdout.write(f'{archs or ""}\n')
-            return 0 if archs else 1
-        if command == 'requirement':
+        if command == 'archs':  # an empty line: CPU ops only
+            sys.stdout.write(f'{requested_archs() or ""}\n')
+        elif command == 'requirement':
             torch = _torch()
             sys.stdout.write(toolkit_requirement(metadata.requires('torch') or [],
                                                  torch.__version__, torch.version.cuda) + '\n')
