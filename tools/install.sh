@@ -55,8 +55,8 @@ EOF
   [ "$cuda" -eq 0 ] || "${CUDA_BUILD[@]}" check-mmcv 2>/dev/null
 }
 if mmcv_ok; then
-  step "3/4 mmcv 2.1.0 with compiled ops is already installed" \
-       "$([ "$cuda" -eq 0 ] || echo "(with CUDA; asked for $archs)")"
+  step "3/4 mmcv 2.1.0 with compiled ops is already installed$([ "$cuda" -eq 0 ] ||
+       echo " (with CUDA; asked for $archs)")"
 else
   jobs=${MAX_JOBS:-$(nproc)}
   mmcv_args=()
