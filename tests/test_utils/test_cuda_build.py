@@ -5,6 +5,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -195,32 +196,40 @@ def fatbin_code(data: bytes):
     return found
 
 
+@pytest.fixture
+def work_dir():
+    """A temporary folder outside pytest's basetemp: pytest sessions starting meanwhile on a
+    shared machine prune all but the newest three basetemps, and this test runs for minutes."""
+    with tempfile.TemporaryDirectory(prefix='rsb_mm_cuda_build_') as folder:
+        yield Path(folder)
+
+
 @pytest.mark.skipif(os.environ.get('RSB_MM_TEST_CUDA_BUILD') != '1',
                     reason='compiles one mmcv CUDA file (~1-3 min): set RSB_MM_TEST_CUDA_BUILD=1 '
                            'in a Python where tools/install.sh installed the CUDA toolkit '
                            '(RSB_MM_CUDA_ARCHS=9.0 bash tools/install.sh, or on a GPU machine)')
-def test_install_toolchain_compiles_an_mmcv_cuda_op_for_sm90(tmp_path, monkeypatch):
+def test_install_toolchain_compiles_an_mmcv_cuda_op_for_sm90(work_dir, monkeypatch):
     monkeypatch.setenv('RSB_MM_CUDA_ARCHS', '9.0')
     env = cuda_build.build_env()  # what install.sh exports for the mmcv build
     assert env['TORCH_CUDA_ARCH_LIST'] == '9.0' and env['FORCE_CUDA'] == '1'
     subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary', ':all:',
-                    '--no-build-isolation', '-d', str(tmp_path), 'mmcv==2.1.0'],
+                    '--no-build-isolation', '-d', str(work_dir), 'mmcv==2.1.0'],
                    check=True, capture_output=True, timeout=600)
-    with tarfile.open(tmp_path / 'mmcv-2.1.0.tar.gz') as sdist:
+    with tarfile.open(work_dir / 'mmcv-2.1.0.tar.gz') as sdist:
         members = [m for m in sdist.getmembers() if m.name.startswith('mmcv-2.1.0/mmcv/ops/csrc/')]
         safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
-        sdist.extractall(tmp_path, members=members, **safe)
-    (tmp_path / 'probe_setup.py').write_text(PROBE_SETUP)
+        sdist.extractall(work_dir, members=members, **safe)
+    (work_dir / 'probe_setup.py').write_text(PROBE_SETUP)
     started = time.monotonic()
     build = subprocess.run(
-        [sys.executable, 'probe_setup.py', str(tmp_path / 'mmcv-2.1.0/mmcv/ops/csrc'),
+        [sys.executable, 'probe_setup.py', str(work_dir / 'mmcv-2.1.0/mmcv/ops/csrc'),
          'build_ext', '--build-temp', 'build', '--build-lib', 'lib'],
-        cwd=tmp_path, env={**os.environ, **env, 'MAX_JOBS': '1'}, capture_output=True,
+        cwd=work_dir, env={**os.environ, **env, 'MAX_JOBS': '1'}, capture_output=True,
         text=True, timeout=900)
     seconds = time.monotonic() - started
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    objects = list((tmp_path / 'build').rglob('nms_cuda.o'))
+    objects = list((work_dir / 'build').rglob('nms_cuda.o'))
     assert len(objects) == 1, 'no object file for nms_cuda.cu'
     assert fatbin_code(objects[0].read_bytes()) == {('sm', 90)}  # sm_90 machine code, no PTX
-    assert list((tmp_path / 'lib').glob('nms_probe*.so')), 'the link step (-lcudart) failed'
+    assert list((work_dir / 'lib').glob('nms_probe*.so')), 'the link step (-lcudart) failed'
     sys.stderr.write(f'compiled and linked nms_cuda.cu for sm_90 in {seconds:.0f} s\n')
