@@ -18,6 +18,9 @@ deviation (``ddof=1``, the estimate of the spread over all seeds from the runs a
 Which accuracy of a run: by default the last validation (the final weights, what the paper
 reports); ``pick='best'`` takes each run's best ``accuracy/top1`` epoch (with all sets of that
 epoch), ``pick='test'`` the newest ``tools/test.py`` run saved in the work dir.
+
+Over 300 lines: running the seeds, collecting their metrics and writing table and plot share
+one record type and its formatting; split, each part would re-read the others' fields.
 """
 import csv
 import math
